@@ -1,0 +1,62 @@
+/**
+ * The origin's data path. Feeds publish item updates into a bus; the origin watches the items its
+ * sessions subscribe to. Two implementations: an embedded one (one process, nothing installed) and
+ * Redis (shards on many machines share one feed).
+ *
+ * Guarantees every implementation gives:
+ * - per item, events carry consecutive sequence numbers starting at 1 and reach every watcher once
+ *   and in order;
+ * - `watch` returns a snapshot and then delivers exactly the events with seq > snapshot.seq, so a
+ *   watcher never sees a gap or a duplicate between snapshot and live data.
+ */
+
+/** Field values of one update. `null` is a null value; an absent field is unchanged. */
+export type FieldValues = Readonly<Record<string, string | null>>;
+
+export interface ItemEvent {
+  readonly item: string;
+  readonly seq: number;
+  readonly fields: FieldValues;
+}
+
+/**
+ * What any shard needs to serve a first subscription to an item in any mode:
+ * MERGE uses `merged`, DISTINCT uses `history`, COMMAND uses `rows` (keyed by the `key` field,
+ * maintained from events that carry `command` ADD/UPDATE/DELETE).
+ */
+export interface ItemSnapshot {
+  readonly item: string;
+  /** seq of the last event folded into this snapshot; 0 when the item never had an event. */
+  readonly seq: number;
+  readonly merged: FieldValues | null;
+  /** Most recent events, oldest first, bounded by the bus's history size. */
+  readonly history: readonly ItemEvent[];
+  /** COMMAND row set in insertion order: key → current field values of the row. */
+  readonly rows: ReadonlyMap<string, FieldValues>;
+}
+
+export interface BusStatus {
+  readonly kind: 'embedded' | 'redis';
+  /** false while the shared store is unreachable: existing sessions keep what they hold. */
+  readonly connected: boolean;
+  readonly detail?: string;
+}
+
+export interface ItemWatch {
+  readonly snapshot: ItemSnapshot;
+  close(): void;
+}
+
+export interface Bus {
+  /** Publishes one update; resolves with the sequence number it got. */
+  publish(item: string, fields: FieldValues): Promise<number>;
+  /** Starts delivering `item`'s events after the returned snapshot. */
+  watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch>;
+  /**
+   * Runs `task` on exactly one process of the cluster at a time (the demo feed runs once, not once
+   * per shard). Returns a function that stops taking part.
+   */
+  runExclusive(name: string, task: (signal: AbortSignal) => void): () => void;
+  status(): BusStatus;
+  close(): Promise<void>;
+}
