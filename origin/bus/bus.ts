@@ -50,6 +50,12 @@ export interface ItemWatch {
 export interface Bus {
   /** Publishes one update; resolves with the sequence number it got. */
   publish(item: string, fields: FieldValues): Promise<number>;
+  /**
+   * Compare-and-set publish for read-modify-write feeds that any shard may drive (portfolio orders):
+   * publishes only while the item's last seq is still `expectedSeq`; resolves with the new seq, or
+   * null when another publisher got there first (re-read and retry).
+   */
+  publishIf(item: string, expectedSeq: number, fields: FieldValues): Promise<number | null>;
   /** Starts delivering `item`'s events after the returned snapshot. */
   watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch>;
   /**

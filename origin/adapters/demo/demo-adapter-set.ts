@@ -1,0 +1,90 @@
+/**
+ * The embedded `DEMO` adapter set: what Lightstreamer's public StockList, Chat and Portfolio demo
+ * clients subscribe to, plus the generic `FEED` adapter for items published over the API.
+ *
+ * Metadata follows Lightstreamer's LiteralBasedProvider: a group is a space-separated list of item
+ * names and a schema a space-separated list of field names; any user may connect.
+ */
+import type { Bus } from '../../bus/bus.ts';
+import { AdapterError, type AdapterSet, type DataAdapter, type MetadataAdapter } from '../adapter.ts';
+import { CHAT_PREFIX, createChatAdapter, postChatMessage } from './chat.ts';
+import { FIELD_NAME_PATTERN, createFeedAdapter } from './feed.ts';
+import { createPortfolioDesk } from './portfolio.ts';
+import { createQuoteAdapter } from './quotes.ts';
+
+export const DEMO_ADAPTER_SET = 'DEMO';
+export const DEFAULT_DATA_ADAPTER = 'FEED';
+
+/** TLCP subscription error codes (REQERR), as the official clients document them. */
+export const BAD_DATA_ADAPTER = 17;
+export const BAD_GROUP = 21;
+export const BAD_SCHEMA = 23;
+/** Message refusal for anything that is neither a chat line nor an order (client's onDeny). */
+export const UNKNOWN_MESSAGE = -1;
+
+export function createDemoAdapterSet(): AdapterSet {
+  const desk = createPortfolioDesk();
+  let bus: Bus | null = null;
+  // The metadata side needs the bus for chat lines; it gets it when the origin starts the adapters.
+  const capturingBus = (adapter: DataAdapter): DataAdapter => ({
+    ...adapter,
+    start(b) {
+      bus = b;
+      adapter.start(b);
+    },
+  });
+  const adapters: DataAdapter[] = [
+    capturingBus(createFeedAdapter(DEFAULT_DATA_ADAPTER)),
+    createQuoteAdapter(),
+    createChatAdapter(),
+    desk.adapter,
+  ];
+  const dataAdapters = new Map(adapters.map((a) => [a.name, a]));
+
+  const adapterOf = (name: string): DataAdapter => {
+    const adapter = dataAdapters.get(name || DEFAULT_DATA_ADAPTER);
+    if (!adapter) throw new AdapterError(BAD_DATA_ADAPTER, `no data adapter ${name} in ${DEMO_ADAPTER_SET}`);
+    return adapter;
+  };
+
+  const metadata: MetadataAdapter = {
+    authenticate() {},
+
+    itemsOf(group, dataAdapter) {
+      const adapter = adapterOf(dataAdapter);
+      const items = group.split(' ').filter(Boolean);
+      if (items.length === 0) throw new AdapterError(BAD_GROUP, 'empty group');
+      for (const item of items) {
+        if (!adapter.hasItem(item)) throw new AdapterError(BAD_GROUP, `${adapter.name} has no item ${item}`);
+      }
+      return items;
+    },
+
+    fieldsOf(schema, dataAdapter, items) {
+      const adapter = adapterOf(dataAdapter);
+      const fields = schema.split(' ').filter(Boolean);
+      if (fields.length === 0) throw new AdapterError(BAD_SCHEMA, 'empty schema');
+      for (const field of fields) {
+        if (!FIELD_NAME_PATTERN.test(field)) throw new AdapterError(BAD_SCHEMA, `bad field name ${field}`);
+        for (const item of items) {
+          const known = adapter.fieldsOf(item);
+          if (known && !known.includes(field)) {
+            throw new AdapterError(BAD_SCHEMA, `${adapter.name} item ${item} has no field ${field}`);
+          }
+        }
+      }
+      return fields;
+    },
+
+    async onMessage(ctx, message) {
+      if (message.startsWith(CHAT_PREFIX)) {
+        if (!bus) throw new AdapterError(UNKNOWN_MESSAGE, 'chat not started');
+        return postChatMessage(bus, ctx, message.slice(CHAT_PREFIX.length));
+      }
+      if (message.startsWith('BUY|') || message.startsWith('SELL|')) return desk.order(message);
+      throw new AdapterError(UNKNOWN_MESSAGE, 'unknown message: expected CHAT|…, BUY|… or SELL|…');
+    },
+  };
+
+  return { name: DEMO_ADAPTER_SET, metadata, dataAdapters, defaultDataAdapter: DEFAULT_DATA_ADAPTER };
+}

@@ -1,0 +1,159 @@
+/**
+ * `PORTFOLIO_ADAPTER`, as Lightstreamer's Portfolio demo expects it: items portfolio1 and
+ * portfolio2 in COMMAND mode (fields key, command, qty; key = a QUOTE_ADAPTER item), changed by
+ * the client messages `BUY|<portfolio>|<item>|<qty>` and `SELL|…`.
+ *
+ * Any shard may receive an order, so an order is a read-modify-write of the shared row set: each
+ * origin keeps a live copy of both portfolios and publishes with `publishIf` on the seq it read,
+ * retrying when another shard's order landed first.
+ */
+import type { Bus, ItemEvent } from '../../bus/bus.ts';
+import { ItemState } from '../../bus/item-state.ts';
+import { AdapterError, type DataAdapter } from '../adapter.ts';
+import { QUOTE_ITEMS } from './quotes.ts';
+
+export const PORTFOLIO_ITEMS = ['portfolio1', 'portfolio2'] as const;
+const FIELDS = ['key', 'command', 'qty'] as const;
+const STOCKS = new Set(QUOTE_ITEMS);
+const MAX_QTY = 1_000_000_000;
+const MAX_ATTEMPTS = 50;
+
+/** What a fresh cluster starts with, so the demo does not open on an empty grid. */
+const INITIAL_ROWS: Record<string, Array<[string, number]>> = {
+  portfolio1: [
+    ['item2', 400],
+    ['item7', 1200],
+    ['item13', 250],
+  ],
+  portfolio2: [
+    ['item5', 800],
+    ['item21', 150],
+  ],
+};
+
+/** Message refusals (MSGFAIL with a code ≤ 0: the client's onDeny). */
+export const ORDER_MALFORMED = -1;
+export const ORDER_UNKNOWN_PORTFOLIO = -2;
+export const ORDER_UNKNOWN_STOCK = -3;
+export const ORDER_NOTHING_TO_SELL = -4;
+export const ORDER_CONTENDED = -5;
+
+export interface PortfolioDesk {
+  readonly adapter: DataAdapter;
+  /** Handles `BUY|…` / `SELL|…`; resolves with the (empty) MSGDONE response the demo expects. */
+  order(message: string): Promise<string>;
+}
+
+export function createPortfolioDesk(): PortfolioDesk {
+  let bus: Bus | null = null;
+  let ready: Promise<Map<string, LivePortfolio>> | null = null;
+
+  const adapter: DataAdapter = {
+    name: 'PORTFOLIO_ADAPTER',
+    hasItem: (item) => (PORTFOLIO_ITEMS as readonly string[]).includes(item),
+    fieldsOf: () => FIELDS,
+    allowsMode: (_item, mode) => mode === 'COMMAND',
+    start(b) {
+      bus = b;
+      ready = follow(b);
+      // Orders wait on `ready`; a failure to follow is reported there, not as an unhandled rejection.
+      ready.then((live) => seed(b, live)).catch(() => {});
+    },
+    stop() {
+      void ready?.then((live) => live.forEach((p) => p.close()), () => {});
+      bus = null;
+      ready = null;
+    },
+  };
+
+  async function order(message: string): Promise<string> {
+    const parts = message.split('|');
+    const [verb, portfolio, stock, qtyText] = parts;
+    const qty = Number(qtyText);
+    if (parts.length !== 4 || (verb !== 'BUY' && verb !== 'SELL')) {
+      throw new AdapterError(ORDER_MALFORMED, 'expected BUY|<portfolio>|<item>|<qty> or SELL|…');
+    }
+    if (!Number.isSafeInteger(qty) || qty <= 0 || qty > MAX_QTY || !/^\d+$/.test(qtyText)) {
+      throw new AdapterError(ORDER_MALFORMED, 'quantity must be a positive integer');
+    }
+    if (!(PORTFOLIO_ITEMS as readonly string[]).includes(portfolio)) {
+      throw new AdapterError(ORDER_UNKNOWN_PORTFOLIO, `no portfolio ${portfolio}`);
+    }
+    if (!STOCKS.has(stock)) throw new AdapterError(ORDER_UNKNOWN_STOCK, `no stock ${stock}`);
+    if (!bus || !ready) throw new AdapterError(ORDER_CONTENDED, 'portfolio desk not started');
+    const live = (await ready).get(portfolio)!;
+
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const seq = live.state.seq;
+      const held = Number(live.state.rows.get(stock)?.qty ?? 0);
+      let fields;
+      if (verb === 'BUY') {
+        const next = Math.min(MAX_QTY, held + qty);
+        fields = { key: stock, command: held > 0 ? 'UPDATE' : 'ADD', qty: String(next) };
+      } else if (held === 0) {
+        throw new AdapterError(ORDER_NOTHING_TO_SELL, `${portfolio} holds no ${stock}`);
+      } else if (qty >= held) {
+        fields = { key: stock, command: 'DELETE', qty: null };
+      } else {
+        fields = { key: stock, command: 'UPDATE', qty: String(held - qty) };
+      }
+      if ((await bus.publishIf(portfolio, seq, fields)) !== null) return '';
+      await live.changedAfter(seq);
+    }
+    throw new AdapterError(ORDER_CONTENDED, 'too many concurrent orders, try again');
+  }
+
+  return { adapter, order };
+}
+
+interface LivePortfolio {
+  readonly state: ItemState;
+  /** Resolves once the local copy moved past `seq` (or after a short wait, in case it never does). */
+  changedAfter(seq: number): Promise<void>;
+  close(): void;
+}
+
+async function follow(bus: Bus): Promise<Map<string, LivePortfolio>> {
+  const live = new Map<string, LivePortfolio>();
+  for (const item of PORTFOLIO_ITEMS) {
+    let state: ItemState | null = null;
+    // Events may arrive before `watch` resolves; they are folded once the snapshot is known.
+    const early: ItemEvent[] = [];
+    const waiters = new Set<() => void>();
+    const watch = await bus.watch(item, (event: ItemEvent) => {
+      if (!state) return void early.push(event);
+      state.apply(event);
+      for (const wake of waiters) wake();
+      waiters.clear();
+    });
+    const held = ItemState.fromSnapshot(watch.snapshot, 0);
+    for (const event of early) if (event.seq > held.seq) held.apply(event);
+    state = held;
+    live.set(item, {
+      state: held,
+      changedAfter: (seq) =>
+        held.seq > seq
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 50 + Math.random() * 50);
+              waiters.add(() => {
+                clearTimeout(timer);
+                resolve();
+              });
+            }),
+      close: () => watch.close(),
+    });
+  }
+  return live;
+}
+
+/** Seeds an item only while it never had an event: `publishIf` on seq 0 makes one shard win. */
+async function seed(bus: Bus, live: Map<string, LivePortfolio>): Promise<void> {
+  for (const [item, rows] of Object.entries(INITIAL_ROWS)) {
+    if (live.get(item)!.state.seq !== 0) continue;
+    for (const [seq, [key, qty]] of rows.entries()) {
+      const done = await bus.publishIf(item, seq, { key, command: 'ADD', qty: String(qty) });
+      if (done === null) break;
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The single-process bus: nothing to install, so `npm start` works on a fresh machine. Every item
+ * ever published keeps its folded state here, because that state *is* the snapshot a later
+ * subscriber gets.
+ */
+import type { Logger } from 'pino';
+import type { Bus, BusStatus, FieldValues, ItemEvent, ItemWatch } from './bus.ts';
+import { ItemState, freezeEvent } from './item-state.ts';
+
+interface HeldItem {
+  readonly state: ItemState;
+  readonly watchers: Set<(event: ItemEvent) => void>;
+}
+
+interface Contender {
+  readonly task: (signal: AbortSignal) => void;
+  controller: AbortController | null;
+}
+
+export class EmbeddedBus implements Bus {
+  readonly #items = new Map<string, HeldItem>();
+  readonly #contenders = new Map<string, Contender[]>();
+  readonly #historySize: number;
+  readonly #logger: Logger | undefined;
+  // A watcher may publish from its callback; queueing keeps every watcher's order intact then.
+  readonly #pending: Array<[HeldItem, ItemEvent]> = [];
+  #delivering = false;
+
+  constructor(options: { historySize: number; logger?: Logger }) {
+    this.#historySize = options.historySize;
+    this.#logger = options.logger;
+  }
+
+  async publish(item: string, fields: FieldValues): Promise<number> {
+    return this.#publish(this.#held(item), fields);
+  }
+
+  async publishIf(item: string, expectedSeq: number, fields: FieldValues): Promise<number | null> {
+    const held = this.#held(item);
+    return held.state.seq === expectedSeq ? this.#publish(held, fields) : null;
+  }
+
+  async watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch> {
+    const held = this.#held(item);
+    const watcher = (event: ItemEvent) => onEvent(event);
+    held.watchers.add(watcher);
+    return { snapshot: held.state.snapshot(), close: () => held.watchers.delete(watcher) };
+  }
+
+  runExclusive(name: string, task: (signal: AbortSignal) => void): () => void {
+    const queue = this.#contenders.get(name) ?? [];
+    this.#contenders.set(name, queue);
+    const contender: Contender = { task, controller: null };
+    queue.push(contender);
+    if (queue.length === 1) this.#startHead(name);
+    return () => {
+      const index = queue.indexOf(contender);
+      if (index < 0) return;
+      queue.splice(index, 1);
+      if (contender.controller) {
+        contender.controller.abort();
+        if (queue.length > 0) this.#startHead(name);
+      }
+      if (queue.length === 0) this.#contenders.delete(name);
+    };
+  }
+
+  status(): BusStatus {
+    return { kind: 'embedded', connected: true };
+  }
+
+  async close(): Promise<void> {
+    for (const queue of this.#contenders.values()) queue[0]?.controller?.abort();
+    this.#contenders.clear();
+    for (const held of this.#items.values()) held.watchers.clear();
+  }
+
+  #held(item: string): HeldItem {
+    let held = this.#items.get(item);
+    if (!held) {
+      held = { state: new ItemState(item, this.#historySize), watchers: new Set() };
+      this.#items.set(item, held);
+    }
+    return held;
+  }
+
+  #publish(held: HeldItem, fields: FieldValues): number {
+    const event = freezeEvent(held.state.item, held.state.seq + 1, fields);
+    held.state.apply(event);
+    this.#pending.push([held, event]);
+    if (!this.#delivering) this.#deliver();
+    return event.seq;
+  }
+
+  #deliver(): void {
+    this.#delivering = true;
+    try {
+      for (let next = this.#pending.shift(); next; next = this.#pending.shift()) {
+        const [held, event] = next;
+        // A copy, so a watcher added during delivery (its snapshot already holds this event) is skipped.
+        for (const watcher of [...held.watchers]) {
+          if (!held.watchers.has(watcher)) continue;
+          try {
+            watcher(event);
+          } catch (err) {
+            this.#logger?.error({ err, item: event.item }, 'bus watcher failed');
+          }
+        }
+      }
+    } finally {
+      this.#delivering = false;
+    }
+  }
+
+  #startHead(name: string): void {
+    const head = this.#contenders.get(name)?.[0];
+    if (!head) return;
+    head.controller = new AbortController();
+    try {
+      head.task(head.controller.signal);
+    } catch (err) {
+      this.#logger?.error({ err, name }, 'exclusive task failed to start');
+    }
+  }
+}

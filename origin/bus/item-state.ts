@@ -1,0 +1,111 @@
+/**
+ * Folding of one item's events into the state any shard needs to serve a first subscription
+ * (see ItemSnapshot). Both buses keep one of these per item they hold, so MERGE values, DISTINCT
+ * history and COMMAND rows follow the same rules whether the feed is local or shared over Redis.
+ */
+import type { FieldValues, ItemEvent, ItemSnapshot } from './bus.ts';
+
+/** COMMAND mode fields, as Lightstreamer names them. */
+export const KEY_FIELD = 'key';
+export const COMMAND_FIELD = 'command';
+export type RowCommand = 'ADD' | 'UPDATE' | 'DELETE';
+
+export function rowCommandOf(fields: FieldValues): { key: string; command: RowCommand } | null {
+  const key = fields[KEY_FIELD];
+  const command = fields[COMMAND_FIELD];
+  if (typeof key !== 'string') return null;
+  if (command !== 'ADD' && command !== 'UPDATE' && command !== 'DELETE') return null;
+  return { key, command };
+}
+
+export class ItemState {
+  #seq = 0;
+  #merged: Record<string, string | null> | null = null;
+  // Trimmed lazily to `historySize` once it doubles, so a fold is O(fields), not O(history).
+  #history: ItemEvent[] = [];
+  #rows = new Map<string, FieldValues>();
+
+  constructor(
+    readonly item: string,
+    readonly historySize: number,
+  ) {}
+
+  /** Rebuilds the state a snapshot describes (a snapshot read from a shared store). */
+  static fromSnapshot(snapshot: ItemSnapshot, historySize: number): ItemState {
+    const state = new ItemState(snapshot.item, historySize);
+    state.#seq = snapshot.seq;
+    state.#merged = snapshot.merged ? { ...snapshot.merged } : null;
+    state.#history = historySize > 0 ? snapshot.history.slice(-historySize) : [];
+    state.#rows = new Map(snapshot.rows);
+    return state;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** Current merged values (live view: copy before keeping it). */
+  get merged(): FieldValues | null {
+    return this.#merged;
+  }
+
+  /** Current COMMAND rows (live view: copy before keeping it). */
+  get rows(): ReadonlyMap<string, FieldValues> {
+    return this.#rows;
+  }
+
+  /** Events still held with seq > `after`, oldest first; null when some of them are gone. */
+  historyAfter(after: number): ItemEvent[] | null {
+    if (after >= this.#seq) return [];
+    const held = this.#recentHistory();
+    const first = held.findIndex((e) => e.seq > after);
+    if (first < 0 || held[first].seq !== after + 1) return null;
+    return held.slice(first);
+  }
+
+  /** Folds the next event in; callers deliver events in seq order. */
+  apply(event: ItemEvent): void {
+    this.#seq = event.seq;
+    const merged = (this.#merged ??= {});
+    for (const [name, value] of Object.entries(event.fields)) merged[name] = value;
+
+    if (this.historySize > 0) {
+      this.#history.push(event);
+      if (this.#history.length >= this.historySize * 2) this.#history = this.#recentHistory();
+    }
+
+    const row = rowCommandOf(event.fields);
+    if (!row) return;
+    if (row.command === 'DELETE') {
+      this.#rows.delete(row.key);
+    } else {
+      // Map.set on an existing key keeps its insertion position: rows stay in ADD order.
+      // A row is presented as ADD because that is how a snapshot shows it.
+      this.#rows.set(
+        row.key,
+        Object.freeze({ ...this.#rows.get(row.key), ...event.fields, [COMMAND_FIELD]: 'ADD' }),
+      );
+    }
+  }
+
+  snapshot(): ItemSnapshot {
+    return {
+      item: this.item,
+      seq: this.#seq,
+      merged: this.#merged ? Object.freeze({ ...this.#merged }) : null,
+      history: this.#recentHistory(),
+      rows: new Map(this.#rows),
+    };
+  }
+
+  #recentHistory(): ItemEvent[] {
+    return this.#history.length > this.historySize
+      ? this.#history.slice(this.#history.length - this.historySize)
+      : this.#history.slice();
+  }
+}
+
+/** An immutable event: watchers, history and snapshots share the same object. */
+export function freezeEvent(item: string, seq: number, fields: FieldValues): ItemEvent {
+  return Object.freeze({ item, seq, fields: Object.freeze({ ...fields }) });
+}
