@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+
+interface Asset {
+  readonly type: string;
+  readonly body: Buffer;
+  readonly etag: string;
+}
+
+function asset(type: string, body: Buffer): Asset {
+  return { type, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+}
+
+const own = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url));
+// Served from the installed package rather than a CDN: the machines that run the demo may have no
+// internet, and the page must use the very client version the project is tested against.
+const client = readFileSync(createRequire(import.meta.url).resolve('lightstreamer-client-web/lightstreamer.min'));
+
+const ASSETS: ReadonlyMap<string, Asset> = new Map([
+  ['/', asset('text/html; charset=utf-8', own('index.html'))],
+  ['/web/demo.js', asset('text/javascript; charset=utf-8', own('demo.js'))],
+  ['/web/demo.css', asset('text/css; charset=utf-8', own('demo.css'))],
+  ['/web/lightstreamer.js', asset('text/javascript; charset=utf-8', client)],
+]);
+
+/**
+ * Serves the live demo (quotes, chat, portfolio on the DEMO adapter set) at `/` and its assets under
+ * `/web/`. Returns false for any other request so the caller can route it. The edge serves the same
+ * page at its root by forwarding to a shard, which is why every URL in the page is relative.
+ */
+export function handleDemo(req: IncomingMessage, res: ServerResponse): boolean {
+  const found = ASSETS.get((req.url ?? '/').split('?', 1)[0]);
+  if (!found) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return true;
+  }
+  // Revalidated on every load (cheap 304s) so a redeployed origin never serves a stale page.
+  const headers = { etag: found.etag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
+  if (req.headers['if-none-match'] === found.etag) {
+    res.writeHead(304, headers).end();
+    return true;
+  }
+  res.writeHead(200, { ...headers, 'content-type': found.type, 'content-length': found.body.length });
+  res.end(req.method === 'HEAD' ? undefined : found.body);
+  return true;
+}
