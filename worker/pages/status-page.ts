@@ -75,6 +75,7 @@ const PAGE = /* html */ `<!doctype html>
   .actions input { width: 64px; padding: 4px 6px; }
   .decisions .line { display: grid; grid-template-columns: 150px 1fr 80px; gap: 10px; align-items: center; padding: 5px 0; }
   .decisions .line .bar { height: 10px; margin: 0; }
+  .decisions .line .bar i.S { background: var(--ok); }
   .login { max-width: 420px; margin: 12vh auto; background: var(--panel); border: 1px solid var(--line); border-radius: 12px; padding: 24px; }
   .login h1 { font-size: 18px; margin: 0 0 6px; }
   .login form { display: flex; gap: 8px; margin-top: 16px; }
@@ -140,6 +141,7 @@ const PAGE = /* html */ `<!doctype html>
     </section>
     <section class="card decisions">
       <h2>Routing decisions by mode <small id="decisions-total"></small></h2>
+      <div class="muted" style="margin:-4px 0 8px">S: where new sessions were placed · CR: what kept a session's requests on its shard</div>
       <div id="decisions"></div>
     </section>
   </div>
@@ -219,25 +221,29 @@ const PAGE = /* html */ `<!doctype html>
     el.classList.toggle('alert', Boolean(alert));
   }
 
-  const sum = (obj, test) => Object.entries(obj).filter(([k]) => test(k)).reduce((a, [, v]) => a + v, 0);
-
   function render(d) {
     const shards = d.shards || [];
     const counters = d.counters || {};
     const healthy = shards.filter((s) => s.healthy).length;
     const sessions = shards.reduce((a, s) => a + (s.sessions || 0), 0);
     const updates = shards.reduce((a, s) => a + ((s.origin && s.origin.updatesPerSecond) || 0), 0);
-    const decisions = d.decisions || {};
-    const decisionsTotal = Object.values(decisions).reduce((a, b) => a + b, 0);
-    const violations = d.stickinessViolations ?? sum(counters, (k) => /violation/i.test(k));
-    const failovers = d.failovers ?? sum(counters, (k) => /failover/i.test(k));
+    // The edge counts placements of new sessions as s.<via> and homing of a session's control and
+    // rebind requests as cr.<via>, where <via> is the mode (or balance) that decided.
+    const decisions = Object.entries(counters)
+      .map(([k, n]) => [/^(s|cr)\\.(.+)$/.exec(k), n])
+      .filter(([m]) => m)
+      .map(([m, n]) => ({ kind: m[1] === 's' ? 'S' : 'CR', mode: m[2], n }))
+      .sort((a, b) => a.kind.localeCompare(b.kind) || b.n - a.n);
+    const decisionsTotal = decisions.reduce((a, x) => a + x.n, 0);
+    const violations = counters.stickinessViolations || 0;
+    const failovers = counters.failovers || 0;
 
     kpi('shards', healthy + ' / ' + shards.length, shards.filter((s) => s.draining).length + ' draining', healthy < shards.length);
     kpi('sessions', fmt.format(sessions), 'as last reported by the origins');
     kpi('updates', fmt.format(updates), 'sum over healthy origins');
-    kpi('decisions', fmt.format(decisionsTotal), Object.keys(decisions).length + ' modes in use');
-    kpi('violations', fmt.format(violations), 'CR requests that could not follow their session', violations > 0);
-    kpi('failovers', fmt.format(failovers), 'sessions sent to re-create elsewhere', failovers > 0);
+    kpi('decisions', fmt.format(decisionsTotal), new Set(decisions.map((x) => x.mode)).size + ' modes in use');
+    kpi('violations', fmt.format(violations), 'sticky sources that disagreed', violations > 0);
+    kpi('failovers', fmt.format(failovers), 'requests of sessions whose shard is gone', failovers > 0);
     kpi('moved', fmt.format(counters.moved || 0), 'by drain and shed (END 48)');
     $('#probe').textContent = 'probed every ' + (d.probeIntervalMs / 1000) + ' s · moving up to ' + d.moveRate + ' sessions per shard per probe';
 
@@ -290,11 +296,12 @@ const PAGE = /* html */ `<!doctype html>
         '<td class="mono">' + esc((dm.shards || []).join(', ')) + '</td></tr>';
     }).join('');
 
-    const maxDecision = Math.max(1, ...Object.values(decisions));
+    const maxDecision = Math.max(1, ...decisions.map((x) => x.n));
     $('#decisions-total').textContent = fmt.format(decisionsTotal) + ' total';
-    $('#decisions').innerHTML = Object.keys(decisions).length
-      ? Object.entries(decisions).sort((a, b) => b[1] - a[1]).map(([mode, n]) =>
-          '<div class="line" data-mode="' + esc(mode) + '"><span class="mono">' + esc(mode) + '</span><div class="bar"><i style="width:' + ((100 * n) / maxDecision).toFixed(1) + '%"></i></div><span class="num">' + fmt.format(n) + '</span></div>').join('')
+    $('#decisions').innerHTML = decisions.length
+      ? decisions.map((x) =>
+          '<div class="line" data-decision="' + esc(x.kind + '.' + x.mode) + '"><span><span class="chip">' + x.kind + '</span><span class="mono">' + esc(x.mode) + '</span></span>' +
+          '<div class="bar"><i class="' + x.kind + '" style="width:' + ((100 * x.n) / maxDecision).toFixed(1) + '%"></i></div><span class="num">' + fmt.format(x.n) + '</span></div>').join('')
       : '<div class="muted">No requests routed yet.</div>';
 
     $('#counters tbody').innerHTML = Object.entries(counters).sort(([a], [b]) => a.localeCompare(b))
