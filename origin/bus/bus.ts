@@ -66,3 +66,14 @@ export interface Bus {
   status(): BusStatus;
   close(): Promise<void>;
 }
+
+/**
+ * Publishing is impossible right now (the shared store is unreachable); nothing was published.
+ * The publish API answers 503 with it; feeds skip the update.
+ */
+export class BusUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusUnavailableError';
+  }
+}

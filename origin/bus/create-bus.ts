@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
 import { EmbeddedBus } from './embedded.ts';
-
+import { RedisBus } from './redis.ts';
 
 export interface BusOptions {
   /** Unset: the embedded single-process bus. */
@@ -15,6 +15,6 @@ export const DEFAULT_HISTORY_SIZE = 100;
 
 export function createBus(options: BusOptions = {}): Bus {
   const historySize = options.historySize ?? DEFAULT_HISTORY_SIZE;
-  if (options.redisUrl) throw new Error('REDIS_URL: the Redis bus is not available yet');
+  if (options.redisUrl) return new RedisBus({ url: options.redisUrl, historySize, logger: options.logger });
   return new EmbeddedBus({ historySize, logger: options.logger });
 }

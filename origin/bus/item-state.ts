@@ -34,7 +34,7 @@ export class ItemState {
   static fromSnapshot(snapshot: ItemSnapshot, historySize: number): ItemState {
     const state = new ItemState(snapshot.item, historySize);
     state.#seq = snapshot.seq;
-    state.#merged = snapshot.merged ? { ...snapshot.merged } : null;
+    state.#merged = snapshot.merged ? Object.assign(Object.create(null), snapshot.merged) : null;
     state.#history = historySize > 0 ? snapshot.history.slice(-historySize) : [];
     state.#rows = new Map(snapshot.rows);
     return state;
@@ -66,7 +66,8 @@ export class ItemState {
   /** Folds the next event in; callers deliver events in seq order. */
   apply(event: ItemEvent): void {
     this.#seq = event.seq;
-    const merged = (this.#merged ??= {});
+    // Null prototype: field names are data (a feed may well name one `__proto__`).
+    const merged = (this.#merged ??= Object.create(null) as Record<string, string | null>);
     for (const [name, value] of Object.entries(event.fields)) merged[name] = value;
 
     if (this.historySize > 0) {
