@@ -1,0 +1,23 @@
+/**
+ * The one way anything at the edge reaches an origin shard. Today a shard is a URL (a local process
+ * or a remote host). A Cloudflare Containers shard fits behind the same interface: its `fetch` would
+ * be `env.SHARD_CONTAINER.get(env.SHARD_CONTAINER.idFromName(shard.id)).fetch(request)` (a
+ * `@cloudflare/containers` Container class per shard instance), so the roster entry would carry a
+ * container name instead of a URL and nothing above this file changes. WebSocket upgrades already go
+ * through `fetch` with an `Upgrade` header, which Container stubs accept too.
+ */
+export interface ShardAddress {
+  readonly id: string;
+  readonly url: string;
+}
+
+export interface ShardTransport {
+  /** `pathAndQuery` is origin-relative (`/lightstreamer/control.txt?LS_session=…`). */
+  fetch(shard: ShardAddress, pathAndQuery: string, init: RequestInit<RequestInitCfProperties>): Promise<Response>;
+}
+
+export const urlTransport: ShardTransport = {
+  fetch(shard, pathAndQuery, init) {
+    return fetch(new URL(pathAndQuery, shard.url), init);
+  },
+};

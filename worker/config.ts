@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import { isValidShardId } from '../protocol/session-id.ts';
+
+/**
+ * Edge configuration, from wrangler vars (SHARDS, DOMAINS as JSON) and secrets. Parsed once per
+ * isolate per distinct raw value: vars never change during an isolate's life, so the hot path pays
+ * nothing for validation.
+ */
+
+/** How a domain keeps a session's control and rebind (CR) requests on the shard that created it. */
+export const MODES = ['host', 'path', 'session-id', 'cookie', 'ip', 'pin', 'partial'] as const;
+export type Mode = (typeof MODES)[number];
+
+const shardId = z.string().refine(isValidShardId, 'shard ids are 1–32 chars of [A-Za-z0-9_-]');
+
+const ShardSchema = z.object({
+  id: shardId,
+  /** Where the origin's HTTP listener answers (S and CR both go there through the edge). */
+  url: z.url({ protocol: /^https?$/ }),
+  weight: z.number().min(0).default(1),
+});
+
+const DomainSchema = z
+  .object({
+    /** The balancing hostname clients are configured with; `*` matches any host no other entry claims. */
+    host: z.string().min(1).transform((h) => h.toLowerCase()),
+    modes: z.array(z.enum(MODES)).min(1),
+    /** Shards this domain balances over; all configured shards when absent. */
+    shards: z.array(shardId).optional(),
+    /** Mode `host`: one public hostname per shard (guide 1.B.1, 2.B.*). */
+    shardHosts: z.record(z.string().transform((h) => h.toLowerCase()), shardId).default({}),
+    /** Mode `path`: CR requests arrive on `/<pathPrefix>/<shard>/lightstreamer/...`. */
+    pathPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('s'),
+    /**
+     * Who writes CONOK's control link. `edge`: the edge rewrites it to this domain's public per-shard
+     * address (host or path mode), so origins need no public configuration and one origin can serve
+     * several domains (multihosting). `origin`: the origin's CONTROL_LINK passes through untouched
+     * (partial mode, where it names the shard's own public address).
+     */
+    controlLink: z.enum(['edge', 'origin']).default('edge'),
+    /** Stickiness lifetime for `cookie` and `ip` (guide §4); the association is never extended. */
+    stickySeconds: z.number().int().positive().default(3600),
+    cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('edgepush_sticky'),
+    /** Mode `pin`: how long a learned session→shard pin lives. */
+    pinSeconds: z.number().int().positive().default(86_400),
+    /** Per-domain maximum stream duration (guide §5); 0 = off. */
+    maxSessionMinutes: z.number().min(0).default(0),
+    /** ± fraction applied to maxSessionMinutes per stream so a cohort does not reconnect at once. */
+    maxSessionJitter: z.number().min(0).max(0.5).default(0.1),
+  })
+  .superRefine((d, ctx) => {
+    if (d.modes.includes('host') && Object.keys(d.shardHosts).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['shardHosts'], message: 'mode "host" needs shardHosts' });
+    }
+    if (d.modes.includes('partial') && d.controlLink !== 'origin') {
+      ctx.addIssue({ code: 'custom', path: ['controlLink'], message: 'mode "partial" needs controlLink "origin": the origin names its public address' });
+    }
+  });
+
+export type ShardConfig = z.infer<typeof ShardSchema>;
+export type DomainConfig = z.infer<typeof DomainSchema> & { shards: string[] };
+
+export interface EdgeConfig {
+  readonly shards: ReadonlyMap<string, ShardConfig>;
+  readonly domains: readonly DomainConfig[];
+  /** hostname → [domain, shard] for mode `host`. */
+  readonly shardHosts: ReadonlyMap<string, readonly [DomainConfig, string]>;
+}
+
+export class ConfigError extends Error {}
+
+function parseJson(name: string, raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw; // wrangler.toml [vars] tables arrive already parsed
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError(`${name} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function describe(name: string, error: z.ZodError): string {
+  return error.issues
+    .map((i) => `${name}${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`)
+    .join('; ');
+}
+
+export function parseConfig(rawShards: unknown, rawDomains: unknown): EdgeConfig {
+  const shardList = z.array(ShardSchema).min(1).safeParse(parseJson('SHARDS', rawShards));
+  if (!shardList.success) throw new ConfigError(describe('SHARDS', shardList.error));
+  const domainList = z.array(DomainSchema).min(1).safeParse(parseJson('DOMAINS', rawDomains));
+  if (!domainList.success) throw new ConfigError(describe('DOMAINS', domainList.error));
+
+  const shards = new Map<string, ShardConfig>();
+  shardList.data.forEach((s, i) => {
+    if (shards.has(s.id)) throw new ConfigError(`SHARDS[${i}].id: duplicate shard "${s.id}"`);
+    shards.set(s.id, s);
+  });
+
+  const seenHosts = new Set<string>();
+  const shardHosts = new Map<string, readonly [DomainConfig, string]>();
+  const domains = domainList.data.map((d, i): DomainConfig => {
+    if (seenHosts.has(d.host)) throw new ConfigError(`DOMAINS[${i}].host: duplicate domain "${d.host}"`);
+    seenHosts.add(d.host);
+    const pool = d.shards ?? [...shards.keys()];
+    for (const id of [...pool, ...Object.values(d.shardHosts)]) {
+      if (!shards.has(id)) throw new ConfigError(`DOMAINS[${i}] (${d.host}): unknown shard "${id}"`);
+    }
+    return { ...d, shards: pool };
+  });
+  for (const [i, d] of domains.entries()) {
+    for (const [host, id] of Object.entries(d.shardHosts)) {
+      if (seenHosts.has(host) || shardHosts.has(host)) {
+        throw new ConfigError(`DOMAINS[${i}].shardHosts: host "${host}" is claimed twice`);
+      }
+      shardHosts.set(host, [d, id]);
+    }
+  }
+  return { shards, domains, shardHosts };
+}
+
+let cached: { shards: unknown; domains: unknown; config: EdgeConfig } | undefined;
+
+export function configOf(env: { SHARDS: unknown; DOMAINS: unknown }): EdgeConfig {
+  if (cached && cached.shards === env.SHARDS && cached.domains === env.DOMAINS) return cached.config;
+  const config = parseConfig(env.SHARDS, env.DOMAINS);
+  cached = { shards: env.SHARDS, domains: env.DOMAINS, config };
+  return config;
+}
+
+/** The domain a request belongs to, and the shard its hostname names in mode `host`. */
+export function domainOf(config: EdgeConfig, hostname: string): { domain: DomainConfig; hostShard?: string } | undefined {
+  const host = hostname.toLowerCase();
+  const byShardHost = config.shardHosts.get(host);
+  if (byShardHost) return { domain: byShardHost[0], hostShard: byShardHost[1] };
+  const domain = config.domains.find((d) => d.host === host) ?? config.domains.find((d) => d.host === '*');
+  return domain && { domain };
+}

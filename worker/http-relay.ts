@@ -1,0 +1,80 @@
+import type { EdgeRequest } from './edge-request.ts';
+import type { Endpoint } from './tlcp.ts';
+import { linesOf, paramsOf } from './tlcp.ts';
+import { clientHeaders, originHeaders } from './forwarding.ts';
+import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
+import { noShardResponse, sessionGoneBody, tlcpResponse } from './failover.ts';
+import { stickyCookieFor } from './affinity.ts';
+import { onSessionCreated, streamDeadline } from './session-created.ts';
+import { editFirstLine, endAt } from './stream-transforms.ts';
+import { count, reportUnreachable } from './registry-client.ts';
+import { urlTransport } from '../objects/shard-transport.ts';
+
+/**
+ * HTTP TLCP requests. Bodies are small (one create, one bind, a batch of control lines), so they are
+ * read once — the bind's session id may only be in it, and a failover answer needs its request ids —
+ * and the same bytes are forwarded. Responses stream through untouched apart from CONOK's first line.
+ */
+
+async function send(er: EdgeRequest, request: Request, shard: string, pathAndQuery: string, body: string): Promise<Response> {
+  return urlTransport.fetch(er.config.shards.get(shard)!, pathAndQuery, {
+    method: 'POST',
+    headers: originHeaders(request.headers, er.client, er.env.EDGE_SECRET),
+    body,
+    redirect: 'manual',
+  });
+}
+
+function isStreaming(body: string): boolean {
+  return linesOf(body).every((l) => paramsOf(l).get('LS_polling') !== 'true');
+}
+
+export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, hints: RouteHints): Promise<Response> {
+  const body = await request.text();
+  if (endpoint === 'create_session') return createSession(er, request, pathAndQuery, body, hints);
+
+  const sessionId = new URL(pathAndQuery, 'http://x').searchParams.get('LS_session') ?? (endpoint === 'bind_session' ? paramsOf(linesOf(body)[0] ?? '').get('LS_session') : null);
+  const home = await homeOfSession(er, { ...hints, sessionId });
+  if (home === GONE) return tlcpResponse(sessionGoneBody(endpoint, body));
+  let res: Response;
+  try {
+    res = await send(er, request, home.shard, pathAndQuery, body);
+  } catch {
+    reportUnreachable(er.env, home.shard, er.waitUntil);
+    return tlcpResponse(sessionGoneBody(endpoint, body));
+  }
+  const deadline = endpoint === 'bind_session' && isStreaming(body) ? streamDeadline(er) : null;
+  if (deadline === null || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+  // Terminating the client side cancels the pipe, which closes the origin connection with it.
+  return new Response(res.body.pipeThrough(endAt(deadline, () => count('maxDurationEnds'))), { status: res.status, headers: clientHeaders(res.headers) });
+}
+
+/**
+ * S: placed by stickiness or balancing. A create that could not connect is placed again once
+ * (nothing reached an origin, so nothing is duplicated); one that reached an origin is never retried.
+ */
+async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
+  let placement: Placement | null = null;
+  let res: Response | undefined;
+  for (let attempt = 0; attempt < 2 && !res; attempt++) {
+    placement = await placeSession(er, hints);
+    if (!placement) return noShardResponse();
+    try {
+      res = await send(er, request, placement.shard, pathAndQuery, body);
+    } catch {
+      reportUnreachable(er.env, placement.shard, er.waitUntil);
+    }
+  }
+  if (!res || !placement) return noShardResponse();
+  const shard = placement.shard;
+  const headers = clientHeaders(res.headers);
+  if (er.domain.modes.includes('cookie') && placement.via !== 'cookie') {
+    const cookie = await stickyCookieFor(er, shard);
+    if (cookie) headers.append('set-cookie', cookie);
+  }
+  if (!res.body) return new Response(null, { status: res.status, headers });
+  let stream = res.body.pipeThrough(editFirstLine((line) => onSessionCreated(er, shard, line)));
+  const deadline = isStreaming(body) ? streamDeadline(er) : null;
+  if (deadline !== null) stream = stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
+  return new Response(stream, { status: res.status, headers });
+}

@@ -1,0 +1,31 @@
+import { Hono } from 'hono';
+import type { EdgeEnv } from './edge-request.ts';
+import { ConfigError, configOf } from './config.ts';
+import { snapshotOf } from './registry-client.ts';
+import { admin } from './admin.ts';
+import { tlcp } from './tlcp-routes.ts';
+
+export { ShardRegistry } from '../objects/shard-registry.ts';
+export { StickTable } from '../objects/stick-table.ts';
+export { SessionPin } from '../objects/session-pin.ts';
+
+const app = new Hono<EdgeEnv>();
+
+app.onError((err, c) => {
+  // A bad deployment must say what is wrong with it, not fail as an anonymous 500.
+  if (err instanceof ConfigError) return c.text(`edge configuration error: ${err.message}\n`, 500);
+  console.error(err);
+  return c.text('internal error\n', 500);
+});
+
+/** The edge is up while it can place a session somewhere. */
+app.get('/lightstreamer/healthcheck', async (c) => {
+  const config = configOf(c.env);
+  const snapshot = await snapshotOf(c.env, config, (p) => c.executionCtx.waitUntil(p));
+  return snapshot.shards.some((s) => s.healthy) ? c.text('OK\r\n') : c.text('no healthy shard\r\n', 503);
+});
+
+app.route('/_edge', admin);
+app.all('*', tlcp);
+
+export default app;

@@ -1,0 +1,86 @@
+import type { Env } from './env.ts';
+import type { EdgeConfig } from './config.ts';
+import type { RegistrySettings, RosterEntry, Snapshot } from '../objects/shard-registry.ts';
+
+/**
+ * The isolate's view of the shard registry: a snapshot trusted for SNAPSHOT_TTL_MS, refreshed in the
+ * background (stale-while-revalidate) so requests never wait on the registry after the first one.
+ * Routing counters ride along with each refresh instead of costing a call per request.
+ */
+
+const DEFAULT_TTL_MS = 1_000;
+
+let snapshot: Snapshot | undefined;
+let refreshedAt = 0;
+let refreshing: Promise<Snapshot> | undefined;
+let counters: Record<string, number> = {};
+/** Sessions this isolate placed since the snapshot was taken, so a burst does not pile onto one shard. */
+const placed = new Map<string, number>();
+/** Shards this isolate saw refuse connections since the snapshot was taken. */
+const unreachable = new Set<string>();
+
+export function count(counter: string, by = 1): void {
+  counters[counter] = (counters[counter] ?? 0) + by;
+}
+
+export function notePlaced(shard: string): void {
+  placed.set(shard, (placed.get(shard) ?? 0) + 1);
+}
+
+export function placedSince(shard: string): number {
+  return placed.get(shard) ?? 0;
+}
+
+export function isUnreachable(shard: string): boolean {
+  return unreachable.has(shard);
+}
+
+export function registryOf(env: Env) {
+  return env.REGISTRY.get(env.REGISTRY.idFromName('global'));
+}
+
+export function rosterOf(config: EdgeConfig): RosterEntry[] {
+  return [...config.shards.values()].map(({ id, url, weight }) => ({ id, url, weight }));
+}
+
+export function settingsOf(env: Env): RegistrySettings {
+  return {
+    probeIntervalMs: Number(env.PROBE_INTERVAL_MS ?? 2_000),
+    moveRate: Number(env.MOVE_RATE ?? 10),
+    originAdminToken: env.ORIGIN_ADMIN_TOKEN,
+  };
+}
+
+function refresh(env: Env, config: EdgeConfig): Promise<Snapshot> {
+  refreshing ??= (async () => {
+    const deltas = counters;
+    counters = {};
+    try {
+      const next = await registryOf(env).sync(rosterOf(config), settingsOf(env), deltas);
+      snapshot = next;
+      refreshedAt = Date.now();
+      placed.clear();
+      unreachable.clear();
+      return next;
+    } catch (err) {
+      for (const [k, v] of Object.entries(deltas)) count(k, v);
+      throw err;
+    } finally {
+      refreshing = undefined;
+    }
+  })();
+  return refreshing;
+}
+
+export async function snapshotOf(env: Env, config: EdgeConfig, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot> {
+  const ttl = Number(env.SNAPSHOT_TTL_MS ?? DEFAULT_TTL_MS);
+  if (!snapshot) return refresh(env, config);
+  if (Date.now() - refreshedAt > ttl) waitUntil(refresh(env, config).catch(() => undefined));
+  return snapshot;
+}
+
+/** A connection to the shard failed: stop sending it traffic from here and have the registry look now. */
+export function reportUnreachable(env: Env, shard: string, waitUntil: (p: Promise<unknown>) => void): void {
+  unreachable.add(shard);
+  waitUntil(registryOf(env).reportUnreachable().catch(() => undefined));
+}

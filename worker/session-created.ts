@@ -1,0 +1,45 @@
+import { shardOfSessionId } from '../protocol/session-id.ts';
+import type { EdgeRequest } from './edge-request.ts';
+import { learnPin } from './affinity.ts';
+import { conokOf, withControlLink } from './tlcp.ts';
+
+/**
+ * The control link the edge writes into CONOK for sessions of this domain, or null to keep the
+ * origin's. The edge knows the public hostname the client used, so in host and path modes it — not
+ * the origin — names the per-shard address: origins need no public configuration, and one origin
+ * serves several domains (multihosting) with the right link for each.
+ */
+export function controlLinkFor(er: EdgeRequest, shard: string): string | null {
+  const { domain } = er;
+  if (domain.controlLink !== 'edge') return null;
+  if (domain.modes.includes('path')) return `${er.publicHost}/${domain.pathPrefix}/${shard}`;
+  if (domain.modes.includes('host')) {
+    const host = Object.entries(domain.shardHosts).find(([, id]) => id === shard)?.[0];
+    if (!host) return null;
+    const port = /:\d+$/.exec(er.publicHost)?.[0] ?? '';
+    return `${host}${port}`;
+  }
+  return null;
+}
+
+/**
+ * Acts on the first line of a create response: learns the pin when the domain needs one and
+ * rewrites the control link. Returns the line to send on.
+ */
+export async function onSessionCreated(er: EdgeRequest, shard: string, line: string): Promise<string> {
+  const conok = conokOf(line);
+  if (!conok) return line;
+  const modes = er.domain.modes;
+  const selfRouting = modes.includes('session-id') && shardOfSessionId(conok.session) === shard;
+  if (modes.includes('pin') && !selfRouting) await learnPin(er, conok.session, shard);
+  const link = controlLinkFor(er, shard);
+  return link ? withControlLink(conok.fields, link) : line;
+}
+
+/** This stream's deadline under the domain's maximum session duration, jittered per stream; null when off. */
+export function streamDeadline(er: EdgeRequest, now = Date.now()): number | null {
+  const { maxSessionMinutes, maxSessionJitter } = er.domain;
+  if (maxSessionMinutes <= 0) return null;
+  const jitter = 1 + maxSessionJitter * (2 * Math.random() - 1);
+  return now + maxSessionMinutes * 60_000 * jitter;
+}

@@ -1,0 +1,80 @@
+import type { Context } from 'hono';
+import type { EdgeEnv, EdgeRequest } from './edge-request.ts';
+import { edgeRequestOf } from './edge-request.ts';
+import { endpointOf } from './tlcp.ts';
+import { relayHttp } from './http-relay.ts';
+import { passThroughWebSocket, relayWebSocket } from './websocket-relay.ts';
+import { placeSession, type RouteHints } from './session-routing.ts';
+import { stickyCookieFor, cookieShard } from './affinity.ts';
+import { noShardResponse } from './failover.ts';
+import { pickShard, usableShards } from './balance.ts';
+import { clientHeaders, originHeaders } from './forwarding.ts';
+import { urlTransport } from '../objects/shard-transport.ts';
+
+/**
+ * The shard a URL names by itself: the per-shard hostname (mode `host`) or `/<prefix>/<shard>` in
+ * front of `/lightstreamer` (mode `path`). `undefined` = the balancing address; null = a prefix this
+ * domain does not serve, which is never forwarded anywhere.
+ */
+function fixedShardOf(er: EdgeRequest, prefix: string): RouteHints['fixed'] | null | undefined {
+  if (er.hostShard) return prefix === '' ? { shard: er.hostShard, via: 'host' } : null;
+  if (prefix === '') return undefined;
+  const m = /^\/([^/]+)\/([^/]+)$/.exec(prefix);
+  if (!m || m[1] !== er.domain.pathPrefix || !er.domain.modes.includes('path')) return null;
+  return { shard: m[2], via: 'path' };
+}
+
+export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
+  const er = await edgeRequestOf(c);
+  if (!er) return c.text('unknown host', 404);
+  const url = new URL(c.req.url);
+  const ep = endpointOf(url.pathname);
+  if (!ep) return staticPage(c, er, url);
+  const fixed = fixedShardOf(er, ep.prefix);
+  if (fixed === null) return c.text('not found', 404);
+  const hints: RouteHints = { fixed, cookieHeader: c.req.header('cookie') };
+
+  if (ep.endpoint === 'websocket') {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
+    if (fixed && er.config.shards.has(fixed.shard)) {
+      const direct = await passThroughWebSocket(er, c.req.raw, fixed.shard);
+      if (direct) return direct;
+    }
+    const socket = await cookieForSocket(er, hints);
+    return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
+  }
+  if (c.req.method !== 'POST') return c.text('TLCP requests are POSTs', 405, { allow: 'POST' });
+  return relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, hints);
+}
+
+/**
+ * A cookie-mode socket without a valid cookie must get its cookie in the 101, before the edge knows
+ * whether it will create a session: place it now, and let a create frame follow that placement.
+ */
+async function cookieForSocket(er: EdgeRequest, hints: RouteHints): Promise<{ hints: RouteHints; headers: Headers }> {
+  const headers = new Headers();
+  if (!er.domain.modes.includes('cookie') || hints.fixed || (await cookieShard(er, hints.cookieHeader))) return { hints, headers };
+  const placed = await placeSession(er, hints);
+  if (!placed) return { hints, headers };
+  const cookie = await stickyCookieFor(er, placed.shard);
+  if (cookie) headers.append('set-cookie', cookie);
+  return { hints: { ...hints, placed }, headers };
+}
+
+/**
+ * Anything else on the balancing address (the demo pages the origins serve): read-only, balanced,
+ * and never the origins' APIs or dashboards, which only the admin route reaches (guide §6).
+ */
+async function staticPage(c: Context<EdgeEnv>, er: EdgeRequest, url: URL): Promise<Response> {
+  if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || er.hostShard || /^\/(api|dashboard|metrics|_edge)(\/|$)/.test(url.pathname)) {
+    return c.text('not found', 404);
+  }
+  const shard = pickShard(usableShards(er.snapshot, er.domain.shards));
+  if (!shard) return noShardResponse();
+  const res = await urlTransport.fetch(er.config.shards.get(shard)!, url.pathname + url.search, {
+    method: c.req.method,
+    headers: originHeaders(c.req.raw.headers, er.client, er.env.EDGE_SECRET),
+    redirect: 'manual',
+  });
+  return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+}

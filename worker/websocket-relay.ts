@@ -1,0 +1,187 @@
+import type { EdgeRequest } from './edge-request.ts';
+import { frameOf, conerr, SESSION_GONE, END_MAX_DURATION } from './tlcp.ts';
+import { originHeaders } from './forwarding.ts';
+import { homeOfSession, placeSession, GONE, type RouteHints } from './session-routing.ts';
+import { onSessionCreated, streamDeadline } from './session-created.ts';
+import { count, reportUnreachable } from './registry-client.ts';
+import { isServing } from './balance.ts';
+import { urlTransport } from '../objects/shard-transport.ts';
+
+export const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+
+/** Close codes an endpoint may not send itself; they only ever describe what happened. */
+const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
+const closeCode = (code: number) => (RESERVED_CLOSE.has(code) || code < 1000 || code >= 5000 ? 1000 : code);
+
+function upgradeInit(er: EdgeRequest, request: Request): RequestInit {
+  const headers = originHeaders(request.headers, er.client, er.env.EDGE_SECRET);
+  headers.set('upgrade', 'websocket');
+  headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
+  return { headers };
+}
+
+async function connect(er: EdgeRequest, request: Request, shard: string): Promise<WebSocket | null> {
+  try {
+    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', upgradeInit(er, request));
+    if (!res.webSocket) return null;
+    res.webSocket.accept();
+    return res.webSocket;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A socket whose shard the URL names, on a live shard, with no stream deadline: the upgrade passes
+ * straight through and the runtime relays frames without the Worker touching them.
+ */
+export async function passThroughWebSocket(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
+  if (!isServing(er.snapshot, shard) || streamDeadline(er) !== null) return null;
+  try {
+    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', upgradeInit(er, request));
+    return res.webSocket ? res : null;
+  } catch {
+    reportUnreachable(er.env, shard, er.waitUntil);
+    return null;
+  }
+}
+
+/**
+ * A socket on the balancing address. Whether it creates a session (S: balance) or binds one (CR:
+ * follow the session) is only known from its first request frame, so the edge accepts the client
+ * socket, answers the `wsok` handshake itself, reads that frame, and only then opens the origin socket
+ * (swallowing the origin's own WSOK) and relays both ways.
+ */
+export function relayWebSocket(er: EdgeRequest, request: Request, hints: RouteHints, headers: Headers): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  server.accept();
+  new SocketRelay(er, request, server, hints).start();
+  headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
+  return new Response(null, { status: 101, webSocket: client, headers });
+}
+
+class SocketRelay {
+  private origin: WebSocket | null = null;
+  private routed = false;
+  private readonly queue: (string | ArrayBuffer)[] = [];
+  /** Origin → client messages are edited in order (CONOK may await a pin write). */
+  private outbound: Promise<void> = Promise.resolve();
+  private originWsokPending = true;
+  private creating = false;
+  private shard = '';
+  private deadlineTimer: number | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly er: EdgeRequest,
+    private readonly request: Request,
+    private readonly client: WebSocket,
+    private readonly hints: RouteHints,
+  ) {}
+
+  start(): void {
+    this.client.addEventListener('message', (ev) => this.fromClient(ev.data));
+    this.client.addEventListener('close', (ev) => this.close(ev.code, ev.reason));
+    this.client.addEventListener('error', () => this.close(1011, 'client socket error'));
+  }
+
+  private fromClient(data: string | ArrayBuffer): void {
+    if (this.origin) return this.origin.send(data);
+    if (!this.routed && data === 'wsok') return this.client.send('WSOK\r\n');
+    this.queue.push(data);
+    if (!this.routed) {
+      this.routed = true;
+      this.er.waitUntil(this.route(typeof data === 'string' ? data : '').catch(() => this.close(1011, 'edge error')));
+    }
+  }
+
+  private async route(first: string): Promise<void> {
+    const frame = frameOf(first);
+    const params = frame.params[0];
+    this.creating = frame.name === 'create_session';
+    let socket: WebSocket | null = null;
+    if (this.creating) {
+      for (let attempt = 0; attempt < 2 && !socket; attempt++) {
+        const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined });
+        if (!placement) break;
+        socket = await connect(this.er, this.request, placement.shard);
+        if (socket) this.shard = placement.shard;
+        else reportUnreachable(this.er.env, placement.shard, this.er.waitUntil);
+      }
+      // A transport error: the client retries the create with backoff.
+      if (!socket) return this.close(1013, 'no shard available');
+    } else {
+      const home = await homeOfSession(this.er, { ...this.hints, sessionId: params?.get('LS_session') ?? null });
+      if (home !== GONE) {
+        socket = await connect(this.er, this.request, home.shard);
+        if (socket) this.shard = home.shard;
+        else reportUnreachable(this.er.env, home.shard, this.er.waitUntil);
+      }
+      if (!socket) {
+        this.client.send(conerr(20, SESSION_GONE));
+        return this.close(1000, 'session not found');
+      }
+    }
+    if (this.closed) return socket.close(1000, 'client went away');
+    this.origin = socket;
+    socket.addEventListener('message', (ev) => this.fromOrigin(ev.data));
+    socket.addEventListener('close', (ev) => this.close(ev.code, ev.reason));
+    socket.addEventListener('error', () => this.close(1011, 'origin socket error'));
+    socket.send('wsok');
+    for (const data of this.queue.splice(0)) socket.send(data);
+    if (params?.get('LS_polling') !== 'true') this.armDeadline();
+  }
+
+  private fromOrigin(data: string | ArrayBuffer): void {
+    if (typeof data !== 'string' || (!this.originWsokPending && !this.creating)) {
+      this.outbound = this.outbound.then(() => this.toClient(data));
+      return;
+    }
+    this.outbound = this.outbound.then(async () => {
+      let text = data;
+      if (this.originWsokPending && text.startsWith('WSOK')) {
+        this.originWsokPending = false;
+        text = text.replace(/^WSOK(\r\n)?/, '');
+      }
+      if (this.creating) {
+        const lines = text.split('\r\n');
+        const i = lines.findIndex((l) => l.startsWith('CONOK,') || l.startsWith('CONERR,'));
+        if (i >= 0) {
+          this.creating = false;
+          lines[i] = await onSessionCreated(this.er, this.shard, lines[i]);
+          text = lines.join('\r\n');
+        }
+      }
+      if (text.length > 0) this.toClient(text);
+    });
+  }
+
+  private toClient(data: string | ArrayBuffer): void {
+    if (!this.closed) this.client.send(data);
+  }
+
+  private armDeadline(): void {
+    const deadline = streamDeadline(this.er);
+    if (deadline === null) return;
+    this.deadlineTimer = setTimeout(() => {
+      this.outbound = this.outbound.then(() => {
+        count('maxDurationEnds');
+        this.toClient(END_MAX_DURATION);
+        this.close(1000, 'maximum session duration');
+      });
+    }, deadline - Date.now());
+  }
+
+  private close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.deadlineTimer);
+    for (const socket of [this.client, this.origin]) {
+      try {
+        socket?.close(closeCode(code), reason.slice(0, 120));
+      } catch {
+        // already closing
+      }
+    }
+  }
+}
