@@ -461,10 +461,12 @@ export class RedisBus implements Bus {
     const sameEpoch = remote.epoch === watched.epoch;
     if (sameEpoch && remote.seq === watched.redisSeq) return;
 
-    const missed = sameEpoch ? remote.history.filter((e) => e.seq > watched.redisSeq) : remote.history;
-    const exact = sameEpoch && remote.seq > watched.redisSeq && missed[0]?.seq === watched.redisSeq + 1;
-    // Events Redis still has are replayed as they were (DISTINCT subscribers see them); whatever
-    // they cannot explain is closed by synthesized events, so the copy converges to the shared state.
+    const newer = sameEpoch ? remote.history.filter((e) => e.seq > watched.redisSeq) : remote.history;
+    const exact = sameEpoch && remote.seq > watched.redisSeq && newer[0]?.seq === watched.redisSeq + 1;
+    // Events Redis still has are replayed as they were (DISTINCT subscribers see them), and
+    // synthesized events close whatever they cannot explain. COMMAND rows are only synthesized:
+    // replaying part of their history would add rows out of the shared order.
+    const missed = exact || (state.rows.size === 0 && remote.rows.size === 0) ? newer : [];
     for (const event of missed) this.#deliver(watched, event.fields);
     let synthesized = 0;
     if (!exact) {

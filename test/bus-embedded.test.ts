@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { ItemEvent } from '../origin/bus/bus.ts';
+import { createBus } from '../origin/bus/create-bus.ts';
+import { EmbeddedBus } from '../origin/bus/embedded.ts';
+import { busContract } from './support/bus-contract.ts';
+
+busContract('embedded', async (historySize) => new EmbeddedBus({ historySize }));
+
+describe('embedded bus', () => {
+  it('is what createBus gives without a Redis URL', async () => {
+    const bus = createBus();
+    expect(bus).toBeInstanceOf(EmbeddedBus);
+    expect(bus.status()).toEqual({ kind: 'embedded', connected: true });
+    await bus.close();
+  });
+
+  it('keeps every watcher in order when a watcher publishes from its callback', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const first: number[] = [];
+    const second: number[] = [];
+    await bus.watch('echo', (e) => {
+      first.push(e.seq);
+      if (e.seq === 1) void bus.publish('echo', { n: 'reply' });
+    });
+    await bus.watch('echo', (e) => second.push(e.seq));
+    await bus.publish('echo', { n: 'hello' });
+    expect(first).toEqual([1, 2]);
+    expect(second).toEqual([1, 2]);
+  });
+
+  it('does not hand an event to a watcher whose snapshot already holds it', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    let late: { snapshotSeq: number; got: ItemEvent[] } | null = null;
+    await bus.watch('join', (e) => {
+      if (late) return;
+      const got: ItemEvent[] = [];
+      late = { snapshotSeq: 0, got };
+      void bus.watch('join', (ev) => got.push(ev)).then((w) => (late!.snapshotSeq = w.snapshot.seq));
+      void e;
+    });
+    await bus.publish('join', { n: '1' });
+    await bus.publish('join', { n: '2' });
+    const { snapshotSeq, got } = late!;
+    expect(snapshotSeq + got.length).toBe(2);
+    expect(got.every((e) => e.seq > snapshotSeq)).toBe(true);
+  });
+
+  it('keeps delivering to the others when a watcher throws', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const got: number[] = [];
+    await bus.watch('boom', () => {
+      throw new Error('watcher bug');
+    });
+    await bus.watch('boom', (e) => got.push(e.seq));
+    await bus.publish('boom', { a: '1' });
+    expect(got).toEqual([1]);
+  });
+});
