@@ -1,0 +1,200 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AdapterError, type AdapterSet, type ClientContext } from '../origin/adapters/adapter.ts';
+import { createDemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
+import { QUOTE_FIELDS } from '../origin/adapters/demo/quotes.ts';
+import type { Bus, ItemEvent } from '../origin/bus/bus.ts';
+import { EmbeddedBus } from '../origin/bus/embedded.ts';
+import { RedisBus } from '../origin/bus/redis.ts';
+import { until } from './support/bus-contract.ts';
+import { startRedis } from './support/redis.ts';
+
+const ctx: ClientContext = { sessionId: 's1.x', user: 'ann', clientIp: '203.0.113.7' };
+
+const running: Array<{ set: AdapterSet; bus: Bus }> = [];
+function startDemo(bus: Bus = new EmbeddedBus({ historySize: 100 })) {
+  const set = createDemoAdapterSet();
+  for (const adapter of set.dataAdapters.values()) adapter.start(bus);
+  running.push({ set, bus });
+  return { set, bus };
+}
+afterEach(async () => {
+  for (const { set, bus } of running.splice(0)) {
+    for (const adapter of set.dataAdapters.values()) adapter.stop();
+    await bus.close();
+  }
+});
+
+function refusal(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AdapterError);
+    return (err as AdapterError).code;
+  }
+  throw new Error('not refused');
+}
+
+async function refusalOf(promise: Promise<unknown>): Promise<number> {
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AdapterError);
+  return (err as AdapterError).code;
+}
+
+async function rowsOf(bus: Bus, item: string) {
+  const watch = await bus.watch(item, () => {});
+  watch.close();
+  return Object.fromEntries([...watch.snapshot.rows].map(([k, row]) => [k, row.qty]));
+}
+
+describe('DEMO metadata', () => {
+  it('resolves groups and schemas as space-separated lists, as the demo clients send them', () => {
+    const { set } = startDemo();
+    expect(set.name).toBe('DEMO');
+    expect(set.defaultDataAdapter).toBe('FEED');
+    expect(set.metadata.itemsOf('item1 item2 item30', 'QUOTE_ADAPTER')).toEqual(['item1', 'item2', 'item30']);
+    expect(set.metadata.fieldsOf(QUOTE_FIELDS.join(' '), 'QUOTE_ADAPTER', ['item1'])).toEqual([...QUOTE_FIELDS]);
+    expect(set.metadata.itemsOf('chat_room', 'CHAT_ROOM')).toEqual(['chat_room']);
+    expect(set.metadata.fieldsOf('message raw_timestamp IP', 'CHAT_ROOM', ['chat_room'])).toHaveLength(3);
+    expect(set.metadata.itemsOf('portfolio1', 'PORTFOLIO_ADAPTER')).toEqual(['portfolio1']);
+    expect(set.metadata.fieldsOf('key command qty', 'PORTFOLIO_ADAPTER', ['portfolio1'])).toEqual(['key', 'command', 'qty']);
+    // The generic feed takes any well-formed item and field, and is the default adapter.
+    expect(set.metadata.itemsOf('sensors/42 temp.room-1', '')).toEqual(['sensors/42', 'temp.room-1']);
+    expect(set.metadata.fieldsOf('celsius humidity', 'FEED', ['sensors/42'])).toEqual(['celsius', 'humidity']);
+  });
+
+  it('refuses what does not exist with the TLCP subscription codes', () => {
+    const { set } = startDemo();
+    expect(refusal(() => set.metadata.itemsOf('item1', 'NO_SUCH'))).toBe(17);
+    expect(refusal(() => set.metadata.itemsOf('item31', 'QUOTE_ADAPTER'))).toBe(21);
+    expect(refusal(() => set.metadata.itemsOf('  ', 'QUOTE_ADAPTER'))).toBe(21);
+    expect(refusal(() => set.metadata.itemsOf('bad,name', 'FEED'))).toBe(21);
+    expect(refusal(() => set.metadata.fieldsOf('last_price volume', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
+    expect(refusal(() => set.metadata.fieldsOf('', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
+    expect(refusal(() => set.metadata.fieldsOf('a|b', 'FEED', ['x']))).toBe(23);
+  });
+
+  it('allows each demo item only the modes its demo uses it in', () => {
+    const { set } = startDemo();
+    const allows = (adapter: string, item: string) =>
+      (['MERGE', 'DISTINCT', 'COMMAND', 'RAW'] as const).filter((m) => set.dataAdapters.get(adapter)!.allowsMode(item, m));
+    expect(allows('QUOTE_ADAPTER', 'item1')).toEqual(['MERGE', 'DISTINCT', 'RAW']);
+    expect(allows('CHAT_ROOM', 'chat_room')).toEqual(['MERGE', 'DISTINCT', 'RAW']);
+    expect(allows('PORTFOLIO_ADAPTER', 'portfolio1')).toEqual(['COMMAND']);
+    expect(allows('FEED', 'anything')).toEqual(['MERGE', 'DISTINCT', 'COMMAND', 'RAW']);
+  });
+
+  it('refuses messages it does not understand', async () => {
+    const { set } = startDemo();
+    expect(await refusalOf(set.metadata.onMessage(ctx, 'HELLO'))).toBe(-1);
+  });
+});
+
+describe('QUOTE_ADAPTER feed', () => {
+  it('ticks every stock several times a second with a coherent quote', async () => {
+    const { bus } = startDemo();
+    const ticks = new Map<string, ItemEvent[]>();
+    for (let i = 1; i <= 30; i++) {
+      const item = `item${i}`;
+      ticks.set(item, []);
+      await bus.watch(item, (e) => ticks.get(item)!.push(e));
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+    for (const [item, events] of ticks) {
+      expect(events.length, item).toBeGreaterThanOrEqual(3);
+      for (const { fields } of events) {
+        expect(Object.keys(fields).sort()).toEqual([...QUOTE_FIELDS].sort());
+        const [last, bid, ask, min, max] = ['last_price', 'bid', 'ask', 'min', 'max'].map((f) => Number(fields[f]));
+        expect(bid).toBeLessThanOrEqual(ask);
+        expect(min).toBeLessThanOrEqual(last);
+        expect(last).toBeLessThanOrEqual(max);
+        expect(fields.time).toMatch(/^\d\d:\d\d:\d\d$/);
+      }
+    }
+  });
+
+  it('runs once for all origins sharing a bus, and another takes over when it stops', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const first = startDemo(bus);
+    startDemo(bus);
+    const seqs: number[] = [];
+    await bus.watch('item1', (e) => seqs.push(e.seq));
+    await new Promise((r) => setTimeout(r, 1_500));
+    const rate = seqs.length / 1.5;
+    // One feed ticks an item ~3 times a second; two would double that.
+    expect(rate).toBeGreaterThan(1);
+    expect(rate).toBeLessThan(6);
+    first.set.dataAdapters.get('QUOTE_ADAPTER')!.stop();
+    const before = seqs.length;
+    await until(() => seqs.length > before + 3);
+  });
+});
+
+describe('CHAT_ROOM', () => {
+  it('publishes CHAT|<text> with the sender address, answering an empty MSGDONE', async () => {
+    const { set, bus } = startDemo();
+    expect(await set.metadata.onMessage(ctx, 'CHAT|hello | world')).toBe('');
+    const { snapshot } = await bus.watch('chat_room', () => {});
+    expect(snapshot.history).toHaveLength(1);
+    expect(snapshot.history[0].fields).toMatchObject({ message: 'hello | world', IP: '203.0.113.7', nick: 'ann' });
+    expect(Number(snapshot.history[0].fields.raw_timestamp)).toBeGreaterThan(Date.now() - 5_000);
+  });
+});
+
+describe('PORTFOLIO_ADAPTER', () => {
+  it('starts from a seeded portfolio and applies BUY and SELL as COMMAND rows', async () => {
+    const { set, bus } = startDemo();
+    while (Object.keys(await rowsOf(bus, 'portfolio2')).length < 2) await new Promise((r) => setTimeout(r, 10));
+    expect(await rowsOf(bus, 'portfolio2')).toEqual({ item5: '800', item21: '150' });
+    const events: ItemEvent[] = [];
+    await bus.watch('portfolio2', (e) => events.push(e));
+    expect(await set.metadata.onMessage(ctx, 'BUY|portfolio2|item3|100')).toBe('');
+    await set.metadata.onMessage(ctx, 'BUY|portfolio2|item3|50');
+    await set.metadata.onMessage(ctx, 'SELL|portfolio2|item5|300');
+    await set.metadata.onMessage(ctx, 'SELL|portfolio2|item21|1000');
+    expect(events.map((e) => [e.fields.key, e.fields.command, e.fields.qty])).toEqual([
+      ['item3', 'ADD', '100'],
+      ['item3', 'UPDATE', '150'],
+      ['item5', 'UPDATE', '500'],
+      ['item21', 'DELETE', null],
+    ]);
+    expect(await rowsOf(bus, 'portfolio2')).toEqual({ item5: '500', item3: '150' });
+  });
+
+  it('refuses malformed orders, unknown portfolios and stocks, and selling what is not held', async () => {
+    const { set } = startDemo();
+    const order = (m: string) => refusalOf(set.metadata.onMessage(ctx, m));
+    expect(await order('BUY|portfolio1|item3')).toBe(-1);
+    expect(await order('BUY|portfolio1|item3|-5')).toBe(-1);
+    expect(await order('BUY|portfolio1|item3|1.5')).toBe(-1);
+    expect(await order('BUY|portfolio9|item3|5')).toBe(-2);
+    expect(await order('BUY|portfolio1|item99|5')).toBe(-3);
+    expect(await order('SELL|portfolio1|item30|5')).toBe(-4);
+  });
+
+  it('stays exact when orders for one portfolio reach different shards at once (Redis)', async () => {
+    const redis = await startRedis();
+    try {
+      const shards = [0, 1, 2].map(() => startDemo(new RedisBus({ url: redis.url, historySize: 100 })));
+      await new Promise((r) => setTimeout(r, 300));
+      const orders = shards.flatMap(({ set }) =>
+        Array.from({ length: 20 }, () => set.metadata.onMessage(ctx, 'BUY|portfolio1|item9|10')),
+      );
+      await Promise.all(orders);
+      const late = new RedisBus({ url: redis.url, historySize: 100 });
+      const rows = await rowsOf(late, 'portfolio1');
+      await late.close();
+      expect(rows.item9).toBe('600');
+      // Seeded once for the cluster, not once per shard.
+      expect(rows.item7).toBe('1200');
+    } finally {
+      for (const r of running.splice(0)) {
+        for (const adapter of r.set.dataAdapters.values()) adapter.stop();
+        await r.bus.close();
+      }
+      await redis.stop();
+    }
+  });
+});
