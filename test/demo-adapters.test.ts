@@ -101,9 +101,13 @@ describe('QUOTE_ADAPTER feed', () => {
       ticks.set(item, []);
       await bus.watch(item, (e) => ticks.get(item)!.push(e));
     }
-    await new Promise((r) => setTimeout(r, 2_000));
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Ticks are random (about 3/s per item): the whole market must average several per second,
+    // and no stock may stay silent.
+    const total = [...ticks.values()].reduce((n, events) => n + events.length, 0);
+    expect(total / 30 / 3).toBeGreaterThan(2);
     for (const [item, events] of ticks) {
-      expect(events.length, item).toBeGreaterThanOrEqual(3);
+      expect(events.length, item).toBeGreaterThan(0);
       for (const { fields } of events) {
         expect(Object.keys(fields).sort()).toEqual([...QUOTE_FIELDS].sort());
         const [last, bid, ask, min, max] = ['last_price', 'bid', 'ask', 'min', 'max'].map((f) => Number(fields[f]));
