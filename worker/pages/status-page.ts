@@ -8,7 +8,11 @@
  * put in a URL where proxies and history would keep it.
  */
 export interface StatusPageOptions {
-  /** Path of the admin API, e.g. `/admin`: the page reads `<adminBase>/status` and posts actions below it. */
+  /**
+   * Where the edge mounts its operator routes (`/_edge`): the page reads `<adminBase>/api/status`,
+   * sends actions to `<adminBase>/api/shards/<id>/…` and links each shard's dashboard at
+   * `<adminBase>/shards/<id>/dashboard`.
+   */
   readonly adminBase: string;
 }
 
@@ -65,6 +69,8 @@ const PAGE = /* html */ `<!doctype html>
   .bar { height: 6px; border-radius: 3px; background: var(--panel-2); overflow: hidden; margin-top: 4px; min-width: 80px; }
   .bar > i { display: block; height: 100%; background: var(--accent); }
   .error { color: var(--bad); font-size: 12px; }
+  a.dash { color: var(--accent); font-family: system-ui, sans-serif; font-size: 12px; text-decoration: none; margin-left: 6px; }
+  a.dash:hover { text-decoration: underline; }
   button, input { font: inherit; border-radius: 7px; border: 1px solid var(--line); background: var(--panel-2); color: var(--text); padding: 5px 10px; }
   button { cursor: pointer; font-weight: 600; }
   button:hover { border-color: var(--accent); }
@@ -252,7 +258,7 @@ const PAGE = /* html */ `<!doctype html>
     // Rebuilding the rows would wipe what an operator is typing into the inputs.
     if (body.dataset.ids !== shards.map((s) => s.id).join(',')) {
       body.innerHTML = shards.map((s) => '<tr data-shard="' + esc(s.id) + '">' +
-        '<td><div class="mono"><b>' + esc(s.id) + '</b></div><div class="muted mono url"></div></td>' +
+        '<td><div class="mono"><b>' + esc(s.id) + '</b> <a class="dash" target="_blank" rel="noopener" href="' + esc(adminBase + '/shards/' + encodeURIComponent(s.id) + '/dashboard') + '">dashboard ↗</a></div><div class="muted mono url"></div></td>' +
         '<td class="health"></td><td class="state"></td>' +
         '<td class="num sessions"></td><td class="num updates"></td><td class="num weight"></td><td class="num moved"></td>' +
         '<td class="probe"></td>' +
@@ -288,11 +294,11 @@ const PAGE = /* html */ `<!doctype html>
     $('#domains tbody').innerHTML = (d.domains || []).map((dm) => {
       const expiry = [];
       if (dm.modes.includes('cookie') || dm.modes.includes('ip')) expiry.push('sticky ' + seconds(dm.stickySeconds));
-      if (dm.modes.includes('pin')) expiry.push('pin ' + seconds(dm.pinSeconds));
+      if (dm.modes.includes('pin') && dm.pinSeconds) expiry.push('pin ' + seconds(dm.pinSeconds));
       return '<tr><td class="mono">' + esc(dm.host) + '</td>' +
         '<td>' + dm.modes.map((m) => '<span class="chip">' + esc(m) + '</span>').join('') + '</td>' +
         '<td>' + (expiry.length ? esc(expiry.join(' · ')) : '<span class="muted">no expiry needed</span>') + '</td>' +
-        '<td>' + (dm.maxSessionMinutes ? esc(dm.maxSessionMinutes + ' min ± ' + Math.round(dm.maxSessionJitter * 100) + ' %') : '<span class="muted">off</span>') + '</td>' +
+        '<td>' + (dm.maxSessionMinutes ? esc(dm.maxSessionMinutes + ' min' + (dm.maxSessionJitter ? ' ± ' + Math.round(dm.maxSessionJitter * 100) + ' %' : '')) : '<span class="muted">off</span>') + '</td>' +
         '<td class="mono">' + esc((dm.shards || []).join(', ')) + '</td></tr>';
     }).join('');
 
@@ -313,7 +319,7 @@ const PAGE = /* html */ `<!doctype html>
     clearTimeout(timer);
     if (!secret) return;
     try {
-      render(await api('/status'));
+      render(await api('/api/status'));
       setPill('ok', 'live');
       $('#updated').textContent = 'updated ' + new Date().toLocaleTimeString('en-GB', { hour12: false });
     } catch (err) {
@@ -361,7 +367,7 @@ const PAGE = /* html */ `<!doctype html>
     }
     button.disabled = true;
     try {
-      await api('/shards/' + encodeURIComponent(shard) + '/' + action, { method: 'POST', body: JSON.stringify(body || {}) });
+      await api('/api/shards/' + encodeURIComponent(shard) + '/' + action, { method: action === 'weight' ? 'PUT' : 'POST', body: JSON.stringify(body || {}) });
       toast(action + ' ' + shard + ': done');
       if (action === 'weight') $('[data-input="weight"]', tr).value = '';
       await poll();
