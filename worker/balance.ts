@@ -15,34 +15,37 @@ export function isServing(snapshot: Snapshot, shard: string): boolean {
   return !!view && view.healthy && !isUnreachable(shard);
 }
 
-function effectiveWeight(s: ShardView, now: number): number {
+/** How far a shard is through its slow start: 1 = fully in rotation. */
+function ramp(s: ShardView, now: number): number {
   if (s.upSince === null) return 0;
-  const ramp = Math.min(1, Math.max(SLOW_START_FLOOR, (now - s.upSince) / SLOW_START_MS));
-  return s.weight * ramp;
+  return Math.min(1, Math.max(SLOW_START_FLOOR, (now - s.upSince) / SLOW_START_MS));
 }
 
-function weightedPick(candidates: readonly ShardView[], weights: readonly number[], random: () => number): number {
+function weightedPick(weights: readonly number[], random: () => number): number {
   const total = weights.reduce((a, b) => a + b, 0);
   let r = random() * total;
-  for (let i = 0; i < candidates.length; i++) {
+  for (let i = 0; i < weights.length; i++) {
     r -= weights[i];
     if (r < 0) return i;
   }
-  return candidates.length - 1;
+  return weights.length - 1;
 }
 
 /**
- * Best of two random choices, each drawn in proportion to effective weight, keeping the one with
- * fewer sessions per unit of weight. Two choices avoid the herd that "always the emptiest" causes
- * when many isolates act on the same slightly stale snapshot; weights and slow start bias the draw.
+ * Best of two random choices, drawn in proportion to weight, keeping the one with fewer sessions per
+ * unit of weight. Two choices avoid the herd that "always the emptiest" causes when many isolates act
+ * on the same slightly stale snapshot. A shard in slow start takes part in a placement only with its
+ * ramp's probability: an empty shard would otherwise win every comparison and be flooded at once.
  */
-export function pickShard(candidates: readonly ShardView[], now = Date.now(), random: () => number = Math.random): string | null {
+export function pickShard(all: readonly ShardView[], now = Date.now(), random: () => number = Math.random): string | null {
+  const admitted = all.filter((s) => random() < ramp(s, now));
+  const candidates = admitted.length ? admitted : all;
   if (candidates.length === 0) return null;
   if (candidates.length === 1) return candidates[0].id;
-  const weights = candidates.map((s) => effectiveWeight(s, now));
-  const a = weightedPick(candidates, weights, random);
-  const rest = candidates.filter((_, i) => i !== a);
-  const b = candidates.indexOf(rest[weightedPick(rest, weights.filter((_, i) => i !== a), random)]);
+  const weights = candidates.map((s) => s.weight);
+  const a = weightedPick(weights, random);
+  const others = candidates.map((_, i) => i).filter((i) => i !== a);
+  const b = others[weightedPick(others.map((i) => weights[i]), random)];
   const load = (i: number) => (candidates[i].sessions + placedSince(candidates[i].id)) / Math.max(weights[i], 1e-9);
   return (load(a) <= load(b) ? candidates[a] : candidates[b]).id;
 }

@@ -22,7 +22,10 @@ const ShardSchema = z.object({
 
 const DomainSchema = z
   .object({
-    /** The balancing hostname clients are configured with; `*` matches any host no other entry claims. */
+    /**
+     * The balancing hostname clients are configured with. `*.example.com` matches its subdomains (a
+     * wildcard certificate's reach); `*` matches any host no other entry claims.
+     */
     host: z.string().min(1).transform((h) => h.toLowerCase()),
     modes: z.array(z.enum(MODES)).min(1),
     /** Shards this domain balances over; all configured shards when absent. */
@@ -132,6 +135,11 @@ export function domainOf(config: EdgeConfig, hostname: string): { domain: Domain
   const host = hostname.toLowerCase();
   const byShardHost = config.shardHosts.get(host);
   if (byShardHost) return { domain: byShardHost[0], hostShard: byShardHost[1] };
-  const domain = config.domains.find((d) => d.host === host) ?? config.domains.find((d) => d.host === '*');
+  const domain =
+    config.domains.find((d) => d.host === host) ??
+    config.domains
+      .filter((d) => d.host.startsWith('*.') && host.endsWith(d.host.slice(1)))
+      .sort((a, b) => b.host.length - a.host.length)[0] ??
+    config.domains.find((d) => d.host === '*');
   return domain && { domain };
 }

@@ -1,5 +1,8 @@
+import { ReqErr } from '../protocol/codes.ts';
+import { reqerr, reqok } from '../protocol/notifications.ts';
+import { scanParam, splitBody } from '../protocol/request.ts';
 import type { Endpoint } from './tlcp.ts';
-import { conerr, linesOf, paramsOf, reqerr, SESSION_GONE } from './tlcp.ts';
+import { SESSION_GONE, SESSION_GONE_MESSAGE } from './tlcp.ts';
 
 /**
  * The answer for a request whose session lives on a shard that is dead, draining away or removed:
@@ -9,14 +12,14 @@ import { conerr, linesOf, paramsOf, reqerr, SESSION_GONE } from './tlcp.ts';
 export function sessionGoneBody(endpoint: Endpoint, body: string): string {
   switch (endpoint) {
     case 'heartbeat':
-      return 'REQOK\r\n';
+      return reqok();
     case 'control':
     case 'msg':
-      return linesOf(body)
-        .map((line) => reqerr(paramsOf(line).get('LS_reqId') ?? '', 20, SESSION_GONE))
+      return splitBody(body)
+        .map((line) => reqerr(scanParam(line, 'LS_reqId') ?? '', ReqErr.SESSION_NOT_FOUND, SESSION_GONE_MESSAGE))
         .join('');
     default:
-      return conerr(20, SESSION_GONE);
+      return SESSION_GONE;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { EdgeRequest } from './edge-request.ts';
 import type { Endpoint } from './tlcp.ts';
-import { linesOf, paramsOf } from './tlcp.ts';
+import { scanParam, sessionIdOf, splitBody } from '../protocol/request.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
 import { noShardResponse, sessionGoneBody, tlcpResponse } from './failover.ts';
@@ -26,14 +26,15 @@ async function send(er: EdgeRequest, request: Request, shard: string, pathAndQue
 }
 
 function isStreaming(body: string): boolean {
-  return linesOf(body).every((l) => paramsOf(l).get('LS_polling') !== 'true');
+  return splitBody(body).every((l) => scanParam(l, 'LS_polling') !== 'true');
 }
 
 export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, hints: RouteHints): Promise<Response> {
   const body = await request.text();
   if (endpoint === 'create_session') return createSession(er, request, pathAndQuery, body, hints);
 
-  const sessionId = new URL(pathAndQuery, 'http://x').searchParams.get('LS_session') ?? (endpoint === 'bind_session' ? paramsOf(linesOf(body)[0] ?? '').get('LS_session') : null);
+  const query = pathAndQuery.includes('?') ? pathAndQuery.slice(pathAndQuery.indexOf('?') + 1) : null;
+  const sessionId = sessionIdOf(query, endpoint === 'bind_session' ? (splitBody(body)[0] ?? null) : null);
   const home = await homeOfSession(er, { ...hints, sessionId });
   if (home === GONE) return tlcpResponse(sessionGoneBody(endpoint, body));
   let res: Response;

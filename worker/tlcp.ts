@@ -1,6 +1,9 @@
+import { ConErr, EndCode } from '../protocol/codes.ts';
+import { conerr, end } from '../protocol/notifications.ts';
+
 /**
- * The few TLCP facts the edge needs to route: which endpoint a request hits, the parameters of a
- * request line, and the lines it answers with when a session's shard is gone.
+ * What the edge itself needs of TLCP beyond protocol/: which endpoint a URL hits (and the
+ * control-link path in front of it), the lines it answers with on its own, and CONOK's fields.
  */
 
 export type Endpoint = 'create_session' | 'bind_session' | 'control' | 'msg' | 'heartbeat' | 'websocket';
@@ -14,26 +17,9 @@ export function endpointOf(pathname: string): { endpoint: Endpoint; prefix: stri
   return { endpoint: (m[2] as Endpoint | undefined) ?? 'websocket', prefix: m[1] };
 }
 
-/** `k=v&…` with TLCP's percent-encoding (and `+` as space, for hand-written clients). */
-export function paramsOf(line: string): URLSearchParams {
-  return new URLSearchParams(line);
-}
-
-export function linesOf(body: string): string[] {
-  return body.split(/\r?\n/).filter((l) => l.length > 0);
-}
-
-/** A WebSocket frame: `<request name>\r\n<params>[\r\n<params>…]`. */
-export function frameOf(text: string): { name: string; params: URLSearchParams[] } {
-  const [name, ...rest] = text.split('\r\n');
-  return { name, params: rest.filter((l) => l.length > 0).map(paramsOf) };
-}
-
-export const SESSION_GONE = 'Session not found';
-
-export const conerr = (code: number, message: string) => `CONERR,${code},${message}\r\n`;
-export const reqerr = (reqId: string, code: number, message: string) => `REQERR,${reqId},${code},${message}\r\n`;
-export const END_MAX_DURATION = 'END,48,Maximum session duration reached\r\n';
+export const SESSION_GONE_MESSAGE = 'Session not found';
+export const SESSION_GONE = conerr(ConErr.SESSION_NOT_FOUND, SESSION_GONE_MESSAGE);
+export const END_MAX_DURATION = end(EndCode.MAX_DURATION, 'Maximum session duration reached');
 
 /** `CONOK,<session>,<requestLimit>,<keepalive>,<controlLink>` split into its fields, or null. */
 export function conokOf(line: string): { session: string; fields: string[] } | null {

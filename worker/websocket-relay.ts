@@ -1,5 +1,7 @@
 import type { EdgeRequest } from './edge-request.ts';
-import { frameOf, conerr, SESSION_GONE, END_MAX_DURATION } from './tlcp.ts';
+import { SESSION_GONE, END_MAX_DURATION } from './tlcp.ts';
+import { parseWsFrame, scanParam } from '../protocol/request.ts';
+import { WSOK } from '../protocol/notifications.ts';
 import { originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type RouteHints } from './session-routing.ts';
 import { onSessionCreated, streamDeadline } from './session-created.ts';
@@ -87,7 +89,7 @@ class SocketRelay {
 
   private fromClient(data: string | ArrayBuffer): void {
     if (this.origin) return this.origin.send(data);
-    if (!this.routed && data === 'wsok') return this.client.send('WSOK\r\n');
+    if (!this.routed && data === 'wsok') return this.client.send(WSOK);
     this.queue.push(data);
     if (!this.routed) {
       this.routed = true;
@@ -96,8 +98,8 @@ class SocketRelay {
   }
 
   private async route(first: string): Promise<void> {
-    const frame = frameOf(first);
-    const params = frame.params[0];
+    const frame = parseWsFrame(first);
+    const params = frame.lines[0] ?? '';
     this.creating = frame.name === 'create_session';
     let socket: WebSocket | null = null;
     if (this.creating) {
@@ -111,14 +113,14 @@ class SocketRelay {
       // A transport error: the client retries the create with backoff.
       if (!socket) return this.close(1013, 'no shard available');
     } else {
-      const home = await homeOfSession(this.er, { ...this.hints, sessionId: params?.get('LS_session') ?? null });
+      const home = await homeOfSession(this.er, { ...this.hints, sessionId: scanParam(params, 'LS_session') });
       if (home !== GONE) {
         socket = await connect(this.er, this.request, home.shard);
         if (socket) this.shard = home.shard;
         else reportUnreachable(this.er.env, home.shard, this.er.waitUntil);
       }
       if (!socket) {
-        this.client.send(conerr(20, SESSION_GONE));
+        this.client.send(SESSION_GONE);
         return this.close(1000, 'session not found');
       }
     }
@@ -129,7 +131,7 @@ class SocketRelay {
     socket.addEventListener('error', () => this.close(1011, 'origin socket error'));
     socket.send('wsok');
     for (const data of this.queue.splice(0)) socket.send(data);
-    if (params?.get('LS_polling') !== 'true') this.armDeadline();
+    if (scanParam(params, 'LS_polling') !== 'true') this.armDeadline();
   }
 
   private fromOrigin(data: string | ArrayBuffer): void {

@@ -1,4 +1,7 @@
+import dns from 'node:dns';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import ls from 'lightstreamer-client-node';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
@@ -15,6 +18,20 @@ export interface EdgeOptions {
   /** The DOMAINS var (see worker/config.ts). */
   readonly domains: readonly Record<string, unknown>[];
   readonly vars?: Record<string, string>;
+  /** Secrets shared with origins started before the edge; fresh ones otherwise. */
+  readonly secrets?: EdgeSecrets;
+}
+
+export interface EdgeSecrets {
+  readonly admin: string;
+  readonly cookie: string;
+  readonly edge: string;
+  readonly originAdmin: string;
+}
+
+export function newSecrets(): EdgeSecrets {
+  const secret = () => randomBytes(18).toString('base64url');
+  return { admin: secret(), cookie: secret(), edge: secret(), originAdmin: secret() };
 }
 
 export interface EdgeHandle extends Managed {
@@ -23,12 +40,13 @@ export interface EdgeHandle extends Managed {
   readonly url: string;
   /** The same edge under another loopback name: http://<name>:<port> (see `resolveLocalhostNames`). */
   urlFor(hostname: string): string;
-  readonly secrets: { readonly admin: string; readonly cookie: string; readonly edge: string; readonly originAdmin: string };
+  readonly secrets: EdgeSecrets;
   /** fetch of an admin endpoint with the admin secret. */
   admin(pathname: string, init?: RequestInit): Promise<Response>;
 }
 
 const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
+const { LightstreamerClient, Subscription } = ls;
 
 /**
  * Starts the real Worker in workerd (`wrangler dev`) with a generated configuration: the repo's
@@ -38,8 +56,7 @@ const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
 export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgepush-edge-'));
-  const secret = () => Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
-  const secrets = { admin: secret(), cookie: secret(), edge: secret(), originAdmin: secret() };
+  const secrets = options.secrets ?? newSecrets();
   const vars: Record<string, string> = {
     SHARDS: JSON.stringify(options.shards),
     DOMAINS: JSON.stringify(options.domains),
@@ -109,4 +126,129 @@ async function waitForAnswer(url: string, proc: Managed, timeoutMs = 60_000): Pr
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`the edge did not answer ${url} within ${timeoutMs} ms:\n${proc.output()}`);
+}
+
+/**
+ * Lets the official client (and fetch) reach the edge under several names, as clients reach
+ * `push.example.com` and `push1.example.com` in the guide: every `*.localhost` name resolves to
+ * loopback (RFC 6761), in this process only.
+ */
+export function resolveLocalhostNames(): void {
+  const original = dns.lookup;
+  if ((original as { edgePatched?: boolean }).edgePatched) return;
+  const patched = ((hostname: string, options: unknown, callback?: unknown) => {
+    if (typeof hostname === 'string' && hostname.endsWith('.localhost')) hostname = 'localhost';
+    return (original as (...a: unknown[]) => unknown)(hostname, options, callback);
+  }) as typeof dns.lookup;
+  (patched as { edgePatched?: boolean }).edgePatched = true;
+  dns.lookup = patched;
+}
+
+export type Transport = 'WS-STREAMING' | 'HTTP-STREAMING';
+
+export interface ClientOptions {
+  readonly transport: Transport;
+  /** The client follows CONOK's control link unless this is set (guide §6, session-id mode). */
+  readonly ignoreControlLink?: boolean;
+  readonly cookies?: boolean;
+  readonly headers?: Record<string, string>;
+  /** A small content length makes HTTP streams LOOP and rebind often: many CR requests. */
+  readonly contentLength?: number;
+  readonly item: string;
+}
+
+export interface TestClient {
+  readonly client: InstanceType<typeof LightstreamerClient>;
+  readonly statuses: string[];
+  readonly serverErrors: string[];
+  readonly subscriptionErrors: string[];
+  /** Every session id the client was given, in order. */
+  readonly sessions: string[];
+  /** Values of field `v` received, in order. */
+  readonly values: string[];
+  /** The shard that created the current session, from SERVNAME (`edgepush <shard>`). */
+  shard(): string | null;
+  sendMessage(text: string): Promise<string>;
+  close(): void;
+}
+
+export async function connectClient(url: string, options: ClientOptions): Promise<TestClient> {
+  const client = new LightstreamerClient(url, 'DEMO');
+  const o = client.connectionOptions;
+  o.setForcedTransport(options.transport);
+  if (options.ignoreControlLink) o.setServerInstanceAddressIgnored(true);
+  if (options.cookies) o.setCookieHandlingRequired(true);
+  if (options.headers) o.setHttpExtraHeaders(options.headers);
+  if (options.contentLength) o.setContentLength(options.contentLength);
+  const t: TestClient = {
+    client,
+    statuses: [],
+    serverErrors: [],
+    subscriptionErrors: [],
+    sessions: [],
+    values: [],
+    shard: () => /^edgepush (\S+)$/.exec(client.connectionDetails.getServerSocketName() ?? '')?.[1] ?? null,
+    sendMessage: (text) =>
+      new Promise((resolve, reject) => {
+        client.sendMessage(text, undefined, 5_000, {
+          onProcessed: (_m: string, response: string) => resolve(response),
+          onDeny: (_m: string, code: number, msg: string) => reject(new Error(`denied ${code} ${msg}`)),
+          onError: () => reject(new Error('message error')),
+          onDiscarded: () => reject(new Error('message discarded')),
+          onAbort: () => reject(new Error('message aborted')),
+        });
+      }),
+    close: () => client.disconnect(),
+  };
+  client.addListener({
+    onStatusChange: (s: string) => t.statuses.push(s),
+    onServerError: (code: number, msg: string) => t.serverErrors.push(`${code} ${msg}`),
+    onPropertyChange: (p: string) => {
+      const id = client.connectionDetails.getSessionId();
+      if (p === 'sessionId' && id && t.sessions.at(-1) !== id) t.sessions.push(id);
+    },
+  });
+  const sub = new Subscription('MERGE', [options.item], ['v']);
+  sub.setDataAdapter('FEED');
+  sub.setRequestedSnapshot('yes');
+  sub.addListener({
+    onItemUpdate: (u: { getValue(f: string): string | null }) => {
+      const v = u.getValue('v');
+      if (v !== null) t.values.push(v);
+    },
+    onSubscriptionError: (code: number, msg: string) => t.subscriptionErrors.push(`${code} ${msg}`),
+  });
+  client.subscribe(sub);
+  client.connect();
+  await waitUntil(() => t.statuses.at(-1) === `CONNECTED:${options.transport}`, 15_000, () => `client never reached ${options.transport}: ${t.statuses.join(' → ')} ${t.serverErrors.join(';')}`);
+  return t;
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(describe());
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface OriginStatus {
+  shard: string;
+  sessions: number;
+  sessionsByTransport: Record<string, number>;
+  wrongInstance: number;
+}
+
+export async function originStatus(originUrl: string): Promise<OriginStatus> {
+  const res = await fetch(`${originUrl}/api/status`);
+  return (await res.json()) as OriginStatus;
+}
+
+export async function publish(originUrl: string, token: string, item: string, v: string): Promise<void> {
+  const res = await fetch(`${originUrl}/api/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ item, fields: { v } }),
+  });
+  if (!res.ok) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }

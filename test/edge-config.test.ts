@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, domainOf, parseConfig } from '../worker/config.ts';
+
+const SHARDS = [
+  { id: 's1', url: 'http://127.0.0.1:8081' },
+  { id: 's2', url: 'http://127.0.0.1:8082' },
+];
+
+describe('edge configuration', () => {
+  it('accepts the local default and fills defaults', () => {
+    const config = parseConfig(JSON.stringify(SHARDS), '[{"host":"*","modes":["path","session-id"]}]');
+    expect([...config.shards.keys()]).toEqual(['s1', 's2']);
+    expect(config.domains[0]).toMatchObject({ host: '*', shards: ['s1', 's2'], pathPrefix: 's', controlLink: 'edge', maxSessionMinutes: 0 });
+  });
+
+  it.each([
+    ['SHARDS', 'not json', '[]', /SHARDS is not valid JSON/],
+    ['SHARDS', '[{"id":"bad id","url":"http://x"}]', '[{"host":"*","modes":["path"]}]', /SHARDS\[0\]\.id/],
+    ['SHARDS', '[{"id":"s1","url":"ftp://x"}]', '[{"host":"*","modes":["path"]}]', /SHARDS\[0\]\.url/],
+    ['SHARDS', JSON.stringify([SHARDS[0], SHARDS[0]]), '[{"host":"*","modes":["path"]}]', /SHARDS\[1\]\.id: duplicate shard "s1"/],
+    ['DOMAINS', JSON.stringify(SHARDS), '[{"host":"*","modes":["teleport"]}]', /DOMAINS\[0\]\.modes\[0\]/],
+    ['DOMAINS', JSON.stringify(SHARDS), '[{"host":"a","modes":["path"]},{"host":"b","modes":["path"],"shards":["s9"]}]', /DOMAINS\[1\] \(b\): unknown shard "s9"/],
+    ['DOMAINS', JSON.stringify(SHARDS), '[{"host":"a","modes":["host"]}]', /DOMAINS\[0\]\.shardHosts: mode "host" needs shardHosts/],
+    ['DOMAINS', JSON.stringify(SHARDS), '[{"host":"a","modes":["partial"]}]', /DOMAINS\[0\]\.controlLink/],
+    ['DOMAINS', JSON.stringify(SHARDS), '[{"host":"a","modes":["path"]},{"host":"A","modes":["path"]}]', /DOMAINS\[1\]\.host: duplicate domain "a"/],
+  ])('rejects a bad %s naming the entry (%#)', (_var, shards, domains, message) => {
+    expect(() => parseConfig(shards, domains)).toThrow(ConfigError);
+    expect(() => parseConfig(shards, domains)).toThrow(message);
+  });
+
+  it('matches hosts exactly, then by wildcard suffix, then the default domain', () => {
+    const config = parseConfig(
+      JSON.stringify(SHARDS),
+      JSON.stringify([
+        { host: 'push.example.com', modes: ['host'], shardHosts: { 'push1.example.com': 's1', 'push2.example.com': 's2' } },
+        { host: '*.example.com', modes: ['cookie'] },
+        { host: '*', modes: ['session-id'] },
+      ]),
+    );
+    expect(domainOf(config, 'PUSH.example.com')?.domain.host).toBe('push.example.com');
+    expect(domainOf(config, 'push2.example.com')).toMatchObject({ domain: { host: 'push.example.com' }, hostShard: 's2' });
+    expect(domainOf(config, 'other.example.com')?.domain.host).toBe('*.example.com');
+    expect(domainOf(config, 'example.org')?.domain.host).toBe('*');
+    const strict = parseConfig(JSON.stringify(SHARDS), '[{"host":"push.example.com","modes":["path"]}]');
+    expect(domainOf(strict, 'evil.example.org')).toBeUndefined();
+  });
+});

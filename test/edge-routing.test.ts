@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { freePort } from './support/ports.ts';
+import {
+  connectClient,
+  newSecrets,
+  originStatus,
+  publish,
+  resolveLocalhostNames,
+  startEdge,
+  waitUntil,
+  type EdgeHandle,
+  type TestClient,
+  type Transport,
+} from './support/edge.ts';
+
+/**
+ * Every CR-pinning mode of the edge, over WS-STREAMING and HTTP-STREAMING, with the official client
+ * and real origins: sessions spread over both shards, and every control and rebind request of a
+ * session lands on the shard that created it. One workerd serves all modes, one domain each.
+ *
+ * Origins s1/s2 issue self-routing session ids and name a direct CR listener as their control link
+ * (what mode `partial` needs; the other domains rewrite or ignore it). Origins p1/p2 issue opaque
+ * ids, like genuine Lightstreamer Servers, so only stickiness or learned pins can route them.
+ */
+
+const secrets = newSecrets();
+const PUBLISH_TOKEN = randomBytes(12).toString('base64url');
+const origins: Record<string, OriginHandle> = {};
+const crPorts: Record<string, number> = {};
+let edge: EdgeHandle;
+
+resolveLocalhostNames();
+
+beforeAll(async () => {
+  const common = { EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN, KEEPALIVE_MS: '2000' };
+  await Promise.all(
+    ['s1', 's2'].map(async (id) => {
+      const [port, crPort] = [await freePort(), await freePort()];
+      crPorts[id] = crPort;
+      origins[id] = await startOrigin({
+        ...common,
+        SHARD_ID: id,
+        PORT: String(port),
+        LISTENERS: JSON.stringify([
+          { name: 'S', protocol: 'http', host: '127.0.0.1', port },
+          { name: 'CR', protocol: 'http', host: '127.0.0.1', port: crPort },
+        ]),
+        CONTROL_LINK: `127.0.0.1:${crPort}`,
+      });
+    }),
+  );
+  await Promise.all(['p1', 'p2'].map(async (id) => (origins[id] = await startOrigin({ ...common, SHARD_ID: id, SESSION_ID_STYLE: 'opaque' }))));
+  edge = await startEdge({
+    secrets,
+    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
+    domains: [
+      { host: 'localhost', modes: ['path', 'session-id'], shards: ['s1', 's2'] },
+      { host: 'sid.localhost', modes: ['session-id'], shards: ['s1', 's2'] },
+      { host: 'push.localhost', modes: ['host'], shards: ['s1', 's2'], shardHosts: { 's1.localhost': 's1', 's2.localhost': 's2' } },
+      { host: 'partial.localhost', modes: ['partial'], controlLink: 'origin', shards: ['s1', 's2'] },
+      { host: '*.cookie.localhost', modes: ['cookie'], shards: ['p1', 'p2'] },
+      { host: 'ip.localhost', modes: ['ip'], shards: ['p1', 'p2'] },
+      { host: 'pin.localhost', modes: ['pin'], shards: ['p1', 'p2'] },
+    ],
+  });
+  await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+}, 120_000);
+
+afterAll(async () => {
+  await edge?.stop();
+  await Promise.all(Object.values(origins).map((o) => o.stop()));
+});
+
+const CLIENTS_PER_TRANSPORT = 4;
+
+interface ModeCase {
+  readonly mode: string;
+  readonly shards: readonly [string, string];
+  readonly url: (n: number) => string;
+  readonly ignoreControlLink?: boolean;
+  readonly cookies?: boolean;
+  readonly headers?: (n: number) => Record<string, string>;
+  /** Where CR requests go, from the client's point of view (CONOK's control link as applied). */
+  readonly instanceAddress: (shard: string) => string | RegExp;
+}
+
+const cases: ModeCase[] = [
+  { mode: 'path', shards: ['s1', 's2'], url: () => edge.urlFor('localhost'), instanceAddress: (s) => `${edge.urlFor('localhost')}/s/${s}` },
+  { mode: 'session-id', shards: ['s1', 's2'], url: () => edge.urlFor('sid.localhost'), ignoreControlLink: true, instanceAddress: () => edge.urlFor('sid.localhost') },
+  { mode: 'host', shards: ['s1', 's2'], url: () => edge.urlFor('push.localhost'), instanceAddress: (s) => edge.urlFor(`${s}.localhost`) },
+  { mode: 'partial', shards: ['s1', 's2'], url: () => edge.urlFor('partial.localhost'), instanceAddress: (s) => `http://127.0.0.1:${crPorts[s]}` },
+  { mode: 'cookie', shards: ['p1', 'p2'], url: (n) => edge.urlFor(`c${n}.cookie.localhost`), cookies: true, instanceAddress: () => /cookie\.localhost/ },
+  // All test clients share 127.0.0.1; locally workerd takes CF-Connecting-IP from the request, which
+  // on Cloudflare only the platform sets, so each client plays a different source address.
+  { mode: 'ip', shards: ['p1', 'p2'], url: () => edge.urlFor('ip.localhost'), headers: (n) => ({ 'CF-Connecting-IP': `10.0.0.${n}` }), instanceAddress: () => edge.urlFor('ip.localhost') },
+  { mode: 'pin', shards: ['p1', 'p2'], url: () => edge.urlFor('pin.localhost'), instanceAddress: () => edge.urlFor('pin.localhost') },
+];
+
+async function sessionsOn(shards: readonly string[]): Promise<Record<string, number>> {
+  const entries = await Promise.all(shards.map(async (s) => [s, (await originStatus(origins[s].url)).sessions] as const));
+  return Object.fromEntries(entries);
+}
+
+describe.each(cases)('mode $mode', (mc) => {
+  it('spreads sessions over both shards and keeps every CR request on the session’s shard', async () => {
+    await waitUntil(async () => Object.values(await sessionsOn(mc.shards)).every((n) => n === 0), 15_000, () => 'sessions of an earlier case linger');
+    const wrongBefore = await Promise.all(mc.shards.map(async (s) => (await originStatus(origins[s].url)).wrongInstance));
+    const item = `routing_${mc.mode}`;
+    const clients: TestClient[] = [];
+    const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
+    try {
+      let n = 0;
+      for (const transport of transports) {
+        for (let i = 0; i < CLIENTS_PER_TRANSPORT; i++) {
+          n++;
+          clients.push(
+            await connectClient(mc.url(n), {
+              transport,
+              item,
+              ignoreControlLink: mc.ignoreControlLink,
+              cookies: mc.cookies,
+              headers: mc.headers?.(n),
+              // HTTP streams end and rebind every ~1.5 kB: each update below forces rebinds (CR).
+              contentLength: transport === 'HTTP-STREAMING' ? 1_500 : undefined,
+            }),
+          );
+        }
+      }
+      const shardsUsed = new Set(clients.map((c) => c.shard()));
+      expect(shardsUsed).toEqual(new Set(mc.shards));
+
+      // Subscriptions were sent as control requests after CONOK; updates through rebinds prove the binds.
+      const padding = 'x'.repeat(400);
+      for (let i = 1; i <= 8; i++) {
+        await Promise.all(mc.shards.map((s) => publish(origins[s].url, PUBLISH_TOKEN, item, `${i}-${padding}`)));
+      }
+      await waitUntil(() => clients.every((c) => c.values.at(-1) === `8-${padding}`), 15_000, () =>
+        `not every client got the last update: ${clients.map((c) => `${c.shard()}:${c.values.length}`).join(' ')}`,
+      );
+
+      // The origins agree with the clients on who holds which session.
+      const onShard = await sessionsOn(mc.shards);
+      for (const s of mc.shards) expect(onShard[s]).toBe(clients.filter((c) => c.shard() === s).length);
+      const wrongAfter = await Promise.all(mc.shards.map(async (s) => (await originStatus(origins[s].url)).wrongInstance));
+      expect(wrongAfter).toEqual(wrongBefore);
+
+      for (const c of clients) {
+        expect(c.serverErrors).toEqual([]);
+        expect(c.subscriptionErrors).toEqual([]);
+        // One session for the whole run: no CR request ever met "session not found".
+        expect(c.sessions).toHaveLength(1);
+        expect(c.statuses.filter((s) => s.startsWith('DISCONNECTED'))).toEqual([]);
+        const address = c.client.connectionDetails.getServerInstanceAddress() ?? '';
+        const expected = mc.instanceAddress(c.shard()!);
+        if (typeof expected === 'string') expect(address.replace(/\/lightstreamer$/, '').replace(/\/$/, '')).toBe(expected);
+        else expect(address).toMatch(expected);
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});
+
+describe('routing counters', () => {
+  it('count S decisions, CR decisions by mode, and learned pins cost no failovers', async () => {
+    await waitUntil(
+      async () => {
+        const res = await edge.admin('/_edge/api/status');
+        const { counters } = (await res.json()) as { counters: Record<string, number> };
+        return (counters['cr.pin'] ?? 0) > 0 && (counters['cr.path'] ?? 0) > 0;
+      },
+      5_000,
+      () => 'counters never reported',
+    );
+    const { counters } = (await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> };
+    for (const key of ['s.balance', 'cr.path', 'cr.session-id', 'cr.host', 'cr.cookie', 'cr.ip', 'cr.pin']) expect(counters[key], key).toBeGreaterThan(0);
+    expect(counters.failovers ?? 0).toBe(0);
+    expect(counters.stickinessViolations ?? 0).toBe(0);
+  });
+});
