@@ -1,5 +1,8 @@
 import { DurableObject } from 'cloudflare:workers';
-import { urlTransport, type ShardAddress } from './shard-transport.ts';
+import { urlTransport } from './shard-transport.ts';
+import type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
+
+export type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
 
 /**
  * The shard registry: one instance (named "global") holds the roster, health, load, weights, drain
@@ -8,27 +11,6 @@ import { urlTransport, type ShardAddress } from './shard-transport.ts';
  * shedding shards at a bounded rate. Isolates read it through a short-lived cached snapshot, so the
  * request path never waits on it except for an isolate's very first request.
  */
-
-export interface RosterEntry extends ShardAddress {
-  readonly weight: number;
-}
-
-export interface ShardView {
-  readonly id: string;
-  readonly healthy: boolean;
-  readonly draining: boolean;
-  /** Effective weight: configured × admin override. */
-  readonly weight: number;
-  /** Sessions the origin reported at the last probe. */
-  readonly sessions: number;
-  /** When the shard last came back (ms epoch), for slow start; null while down. */
-  readonly upSince: number | null;
-}
-
-export interface Snapshot {
-  readonly takenAt: number;
-  readonly shards: readonly ShardView[];
-}
 
 export interface ShardStatus extends ShardView {
   readonly url: string;

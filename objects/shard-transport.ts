@@ -13,7 +13,7 @@ export interface ShardAddress {
 
 export interface ShardTransport {
   /** `pathAndQuery` is origin-relative (`/lightstreamer/control.txt?LS_session=…`). */
-  fetch(shard: ShardAddress, pathAndQuery: string, init: RequestInit<RequestInitCfProperties>): Promise<Response>;
+  fetch(shard: ShardAddress, pathAndQuery: string, init: RequestInit): Promise<Response>;
 }
 
 export const urlTransport: ShardTransport = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pickShard, SLOW_START_MS } from '../worker/balance.ts';
-import type { ShardView } from '../objects/shard-registry.ts';
+import type { ShardView } from '../objects/registry-types.ts';
 
 const shard = (id: string, sessions: number, over: Partial<ShardView> = {}): ShardView => ({
   id,

@@ -1,5 +1,5 @@
-import type { ShardView, Snapshot } from '../objects/shard-registry.ts';
-import { isUnreachable, placedSince } from './registry-client.ts';
+import type { ShardView, Snapshot } from '../objects/registry-types.ts';
+import { isUnreachable, placedSince } from './local-observations.ts';
 
 /** A shard that just came back ramps from this share of its weight to all of it over SLOW_START_MS. */
 const SLOW_START_FLOOR = 0.1;

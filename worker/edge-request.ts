@@ -3,7 +3,7 @@ import type { Env } from './env.ts';
 import { configOf, domainOf, type DomainConfig, type EdgeConfig } from './config.ts';
 import type { ClientFacts } from './forwarding.ts';
 import { snapshotOf } from './registry-client.ts';
-import type { Snapshot } from '../objects/shard-registry.ts';
+import type { Snapshot } from '../objects/registry-types.ts';
 
 /** Everything routing needs to know about one client request, resolved once. */
 export interface EdgeRequest {

@@ -1,6 +1,8 @@
 import type { Env } from './env.ts';
 import type { EdgeConfig } from './config.ts';
-import type { RegistrySettings, RosterEntry, Snapshot } from '../objects/shard-registry.ts';
+import type { RegistrySettings } from '../objects/shard-registry.ts';
+import type { RosterEntry, Snapshot } from '../objects/registry-types.ts';
+import { forgetLocalObservations, noteUnreachable } from './local-observations.ts';
 
 /**
  * The isolate's view of the shard registry: a snapshot trusted for SNAPSHOT_TTL_MS, refreshed in the
@@ -14,25 +16,9 @@ let snapshot: Snapshot | undefined;
 let refreshedAt = 0;
 let refreshing: Promise<Snapshot> | undefined;
 let counters: Record<string, number> = {};
-/** Sessions this isolate placed since the snapshot was taken, so a burst does not pile onto one shard. */
-const placed = new Map<string, number>();
-/** Shards this isolate saw refuse connections since the snapshot was taken. */
-const unreachable = new Set<string>();
 
 export function count(counter: string, by = 1): void {
   counters[counter] = (counters[counter] ?? 0) + by;
-}
-
-export function notePlaced(shard: string): void {
-  placed.set(shard, (placed.get(shard) ?? 0) + 1);
-}
-
-export function placedSince(shard: string): number {
-  return placed.get(shard) ?? 0;
-}
-
-export function isUnreachable(shard: string): boolean {
-  return unreachable.has(shard);
 }
 
 export function registryOf(env: Env) {
@@ -59,8 +45,7 @@ function refresh(env: Env, config: EdgeConfig): Promise<Snapshot> {
       const next = await registryOf(env).sync(rosterOf(config), settingsOf(env), deltas);
       snapshot = next;
       refreshedAt = Date.now();
-      placed.clear();
-      unreachable.clear();
+      forgetLocalObservations();
       return next;
     } catch (err) {
       for (const [k, v] of Object.entries(deltas)) count(k, v);
@@ -81,6 +66,6 @@ export async function snapshotOf(env: Env, config: EdgeConfig, waitUntil: (p: Pr
 
 /** A connection to the shard failed: stop sending it traffic from here and have the registry look now. */
 export function reportUnreachable(env: Env, shard: string, waitUntil: (p: Promise<unknown>) => void): void {
-  unreachable.add(shard);
+  noteUnreachable(shard);
   waitUntil(registryOf(env).reportUnreachable().catch(() => undefined));
 }

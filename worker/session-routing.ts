@@ -3,7 +3,8 @@ import type { Mode } from './config.ts';
 import type { EdgeRequest } from './edge-request.ts';
 import { cookieShard, forgetPin, ipShard, pinnedShard, stickIp } from './affinity.ts';
 import { isServing, pickShard, usableShards } from './balance.ts';
-import { count, notePlaced } from './registry-client.ts';
+import { count } from './registry-client.ts';
+import { notePlaced } from './local-observations.ts';
 
 /**
  * Where a request goes. New sessions (S) are placed; requests of an existing session (CR) are
