@@ -54,15 +54,6 @@ export class ItemState {
     return this.#rows;
   }
 
-  /** Events still held with seq > `after`, oldest first; null when some of them are gone. */
-  historyAfter(after: number): ItemEvent[] | null {
-    if (after >= this.#seq) return [];
-    const held = this.#recentHistory();
-    const first = held.findIndex((e) => e.seq > after);
-    if (first < 0 || held[first].seq !== after + 1) return null;
-    return held.slice(first);
-  }
-
   /** Folds the next event in; callers deliver events in seq order. */
   apply(event: ItemEvent): void {
     this.#seq = event.seq;

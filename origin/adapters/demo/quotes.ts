@@ -3,7 +3,7 @@
  * simulated market. The simulation runs once per cluster (`bus.runExclusive`) and resumes from the
  * shared snapshot, so a failover continues the same prices instead of restarting them.
  */
-import type { Bus, FieldValues } from '../../bus/bus.ts';
+import type { Bus } from '../../bus/bus.ts';
 import type { DataAdapter } from '../adapter.ts';
 
 export const QUOTE_FIELDS = [
@@ -63,6 +63,8 @@ interface Stock {
   min: number;
   max: number;
   nextTickAt: number;
+  /** Values last published: a tick sends only what changed, as a real feed would. */
+  sent: Record<string, string>;
 }
 
 /** Simulates the market until `signal` aborts; only the cluster's feed holder runs it. */
@@ -82,6 +84,7 @@ export async function runQuoteFeed(bus: Bus, signal: AbortSignal): Promise<void>
         min: start,
         max: start,
         nextTickAt: 0,
+        sent: {},
       },
     );
   }
@@ -91,8 +94,13 @@ export async function runQuoteFeed(bus: Bus, signal: AbortSignal): Promise<void>
       if (stock.nextTickAt > now) continue;
       stock.nextTickAt = now - Math.log(1 - Math.random()) * MEAN_TICK_MS;
       tick(stock);
-      // The bus rejects while the shared store is down; the market simply goes on without it.
-      bus.publish(stock.item, quoteFields(stock)).catch(() => {});
+      const fields = quoteFields(stock);
+      const changed = Object.fromEntries(Object.entries(fields).filter(([name, value]) => stock.sent[name] !== value));
+      stock.sent = fields;
+      bus.publish(stock.item, changed).catch(() => {
+        // Not published: send everything next time rather than assume what the others hold.
+        stock.sent = {};
+      });
     }
   }, SCHEDULER_MS);
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
@@ -105,7 +113,7 @@ async function resume(bus: Bus, item: string): Promise<Stock | null> {
   const number = (name: string) => Number(m?.[name] ?? NaN);
   const [ref, open, last, min, max] = ['ref_price', 'open_price', 'last_price', 'min', 'max'].map(number);
   if (![ref, open, last, min, max].every((n) => Number.isFinite(n) && n > 0)) return null;
-  return { item, name: m?.stock_name ?? item, ref, open, last, min, max, nextTickAt: 0 };
+  return { item, name: m?.stock_name ?? item, ref, open, last, min, max, nextTickAt: 0, sent: {} };
 }
 
 function tick(stock: Stock): void {
@@ -118,7 +126,7 @@ function tick(stock: Stock): void {
   stock.max = Math.max(stock.max, stock.last);
 }
 
-function quoteFields(stock: Stock): FieldValues {
+function quoteFields(stock: Stock): Record<string, string> {
   const spread = Math.max(0.01, stock.last * 0.0015 * (0.5 + Math.random()));
   const now = new Date();
   return {
