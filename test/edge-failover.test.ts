@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin, type OriginHandle } from './support/origin.ts';
+import {
+  connectClient,
+  newSecrets,
+  originStatus,
+  publish,
+  resolveLocalhostNames,
+  startEdge,
+  waitUntil,
+  type EdgeHandle,
+  type TestClient,
+  type Transport,
+} from './support/edge.ts';
+
+/**
+ * The cluster's bad days, through the real edge with the official client: a shard killed under load,
+ * a drain, a shed (guide §5), and stickiness expiry and maximum session duration (guide §4).
+ */
+
+const secrets = newSecrets();
+const PUBLISH_TOKEN = randomBytes(12).toString('base64url');
+const origins: Record<string, OriginHandle> = {};
+let edge: EdgeHandle;
+let publishing: ReturnType<typeof setInterval> | undefined;
+let tick = 0;
+
+resolveLocalhostNames();
+
+const originEnv = (id: string, port?: number) => ({
+  SHARD_ID: id,
+  EDGE_SECRET: secrets.edge,
+  ADMIN_TOKEN: secrets.originAdmin,
+  PUBLISH_TOKEN,
+  KEEPALIVE_MS: '1000',
+  ...(port ? { PORT: String(port) } : {}),
+});
+
+beforeAll(async () => {
+  await Promise.all(['f1', 'f2'].map(async (id) => (origins[id] = await startOrigin(originEnv(id)))));
+  edge = await startEdge({
+    secrets,
+    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
+    domains: [
+      { host: 'localhost', modes: ['path', 'session-id'] },
+      { host: '*.expiry.localhost', modes: ['cookie'], stickySeconds: 3 },
+      { host: 'maxage.localhost', modes: ['path', 'session-id'], maxSessionMinutes: 0.05, maxSessionJitter: 0.2 },
+    ],
+    vars: { MOVE_RATE: '2' },
+  });
+  await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  // A steady feed on both shards: clients must see it resume after every disruption.
+  publishing = setInterval(() => {
+    tick++;
+    for (const o of Object.values(origins)) publish(o.url, PUBLISH_TOKEN, 'feed', String(tick)).catch(() => undefined);
+  }, 100);
+}, 120_000);
+
+afterAll(async () => {
+  clearInterval(publishing);
+  await edge?.stop();
+  await Promise.all(Object.values(origins).map((o) => o.stop()));
+});
+
+async function connectMany(n: number, url: (i: number) => string, extra: { cookies?: boolean } = {}): Promise<TestClient[]> {
+  const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
+  return Promise.all(Array.from({ length: n }, (_, i) => connectClient(url(i), { transport: transports[i % 2], item: 'feed', ...extra })));
+}
+
+/** Fresh updates reach the client: the value it holds is recent. */
+const isLive = (c: TestClient) => Number(c.values.at(-1) ?? -1) >= tick - 20;
+
+async function shardsOf(clients: TestClient[]): Promise<Set<string | null>> {
+  return new Set(clients.map((c) => c.shard()));
+}
+
+describe('a shard killed under load', () => {
+  it('moves every affected client to the other shard with its subscription, without a fatal error', async () => {
+    const clients = await connectMany(8, () => edge.urlFor('localhost'));
+    try {
+      await waitUntil(() => clients.every(isLive), 10_000, () => 'clients not live');
+      expect(await shardsOf(clients)).toEqual(new Set(['f1', 'f2']));
+      const victims = clients.filter((c) => c.shard() === 'f1');
+      const killedAt = Date.now();
+      await origins.f1.kill();
+      await waitUntil(
+        () => victims.every((c) => c.shard() === 'f2' && c.statuses.at(-1)?.startsWith('CONNECTED:') && isLive(c)),
+        20_000,
+        () => `not all back: ${victims.map((c) => `${c.shard()} ${c.statuses.slice(-3).join('>')}`).join(' | ')}`,
+      );
+      console.log(`failover: ${victims.length} clients back on f2 with live data in ${Date.now() - killedAt} ms`);
+      for (const c of clients) {
+        expect(c.serverErrors).toEqual([]);
+        expect(c.subscriptionErrors).toEqual([]);
+      }
+      for (const c of victims) expect(c.sessions.length).toBeGreaterThanOrEqual(2);
+      const { counters } = (await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> };
+      expect(counters.failovers).toBeGreaterThan(0);
+    } finally {
+      for (const c of clients) c.close();
+    }
+    origins.f1 = await startOrigin(originEnv('f1', origins.f1.port));
+  });
+});
+
+describe('rebalancing (guide §5)', () => {
+  async function registryShard(id: string) {
+    const { shards } = (await (await edge.admin('/_edge/api/status')).json()) as { shards: { id: string; healthy: boolean; drained: boolean; shedPending: number; moved: number }[] };
+    return shards.find((s) => s.id === id)!;
+  }
+
+  it('drain: no new sessions on the shard, existing ones moved at the set rate until none remain', async () => {
+    // f1 came back from the previous test: wait out its recovery probes and slow start.
+    await waitUntil(async () => (await registryShard('f1')).healthy, 10_000, () => 'f1 never healthy again');
+    const clients = await connectMany(8, () => edge.urlFor('localhost'));
+    try {
+      await waitUntil(async () => (await originStatus(origins.f2.url)).sessions >= 1, 5_000, () => 'no session on f2');
+      expect((await edge.admin('/_edge/api/shards/f2/drain', { method: 'POST' })).status).toBe(200);
+      await waitUntil(async () => (await registryShard('f2')).drained, 30_000, () => 'drain never finished');
+      expect((await originStatus(origins.f2.url)).sessions).toBe(0);
+      await waitUntil(() => clients.every((c) => c.shard() === 'f1' && isLive(c)), 15_000, () => 'clients did not settle on f1');
+      for (const c of clients) expect(c.serverErrors).toEqual([]);
+
+      const late = await connectMany(2, () => edge.urlFor('localhost'));
+      expect(late.map((c) => c.shard())).toEqual(['f1', 'f1']);
+      for (const c of late) c.close();
+    } finally {
+      for (const c of clients) c.close();
+      await edge.admin('/_edge/api/shards/f2/undrain', { method: 'POST' });
+    }
+  });
+
+  it('shed: moves N sessions off an overloaded shard; they re-create on the others', async () => {
+    await waitUntil(async () => (await originStatus(origins.f1.url)).sessions === 0, 10_000, () => 'sessions linger');
+    await edge.admin('/_edge/api/shards/f2/weight', { method: 'PUT', body: JSON.stringify({ weight: 0 }) });
+    const clients = await connectMany(6, () => edge.urlFor('localhost'));
+    try {
+      expect(clients.every((c) => c.shard() === 'f1')).toBe(true);
+      await edge.admin('/_edge/api/shards/f2/weight', { method: 'PUT', body: JSON.stringify({ weight: null }) });
+      await edge.admin('/_edge/api/shards/f1/weight', { method: 'PUT', body: JSON.stringify({ weight: 0 }) });
+      expect((await edge.admin('/_edge/api/shards/f1/shed', { method: 'POST', body: JSON.stringify({ count: 3 }) })).status).toBe(200);
+      await waitUntil(() => clients.filter((c) => c.shard() === 'f2' && isLive(c)).length === 3, 15_000, () => `shed incomplete: ${clients.map((c) => c.shard()).join(',')}`);
+      expect((await registryShard('f1')).shedPending).toBe(0);
+      for (const c of clients) expect(c.serverErrors).toEqual([]);
+    } finally {
+      for (const c of clients) c.close();
+      await edge.admin('/_edge/api/shards/f1/weight', { method: 'PUT', body: JSON.stringify({ weight: null }) });
+    }
+  });
+
+  it('refuses the admin API without the admin secret', async () => {
+    expect((await fetch(`${edge.url}/_edge/api/shards/f1/drain`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${edge.url}/_edge/api/shards/f1/drain`, { method: 'POST', headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await registryShard('f1')).drained).toBe(false);
+  });
+});
+
+describe('stickiness expiry and maximum session duration (guide §4)', () => {
+  it('an expired sticky cookie moves the session: the next CR gets "session not found" and the client re-creates, no fatal error', async () => {
+    const client = await connectClient(edge.urlFor('a.expiry.localhost'), { transport: 'HTTP-STREAMING', item: 'feed', cookies: true, contentLength: 2_000 });
+    try {
+      const first = client.sessions[0];
+      // Rebinds every few updates; after 3 s the cookie no longer verifies.
+      await waitUntil(() => client.sessions.length >= 2 && isLive(client), 15_000, () => `no new session: ${client.statuses.join('>')}`);
+      expect(client.sessions[1]).not.toBe(first);
+      expect(client.serverErrors).toEqual([]);
+      const { counters } = (await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> };
+      expect(counters.failovers).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('per-domain maximum duration ends each stream with END 48 after about the configured time, jittered', async () => {
+    const clients = await connectMany(4, () => edge.urlFor('maxage.localhost'));
+    const startedAt = Date.now();
+    try {
+      // 0.05 min = 3 s ± 20 %: every client is on its second session within a few seconds.
+      await waitUntil(() => clients.every((c) => c.sessions.length >= 2 && isLive(c)), 15_000, () => `sessions: ${clients.map((c) => c.sessions.length).join(',')}`);
+      expect(Date.now() - startedAt).toBeGreaterThan(2_000);
+      for (const c of clients) expect(c.serverErrors).toEqual([]);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});
