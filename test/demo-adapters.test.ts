@@ -124,17 +124,30 @@ describe('QUOTE_ADAPTER feed', () => {
   });
 
   it('runs once for all origins sharing a bus, and another takes over when it stops', async () => {
-    const bus = new EmbeddedBus({ historySize: 10 });
+    const shared = new EmbeddedBus({ historySize: 10 });
+    let feeds = 0;
+    // The shared bus, counting the exclusive tasks that are running at any time.
+    const bus: Bus = {
+      publish: (item, fields) => shared.publish(item, fields),
+      publishIf: (item, seq, fields) => shared.publishIf(item, seq, fields),
+      watch: (item, onEvent) => shared.watch(item, onEvent),
+      status: () => shared.status(),
+      close: () => shared.close(),
+      runExclusive: (name, task) =>
+        shared.runExclusive(name, (signal) => {
+          feeds++;
+          signal.addEventListener('abort', () => feeds--);
+          task(signal);
+        }),
+    };
     const first = startDemo(bus);
     startDemo(bus);
+    expect(feeds).toBe(1);
     const seqs: number[] = [];
     await bus.watch('item1', (e) => seqs.push(e.seq));
-    await new Promise((r) => setTimeout(r, 1_500));
-    const rate = seqs.length / 1.5;
-    // One feed ticks an item ~3 times a second; two would double that.
-    expect(rate).toBeGreaterThan(1);
-    expect(rate).toBeLessThan(6);
+    await until(() => seqs.length > 2);
     first.set.dataAdapters.get('QUOTE_ADAPTER')!.stop();
+    expect(feeds).toBe(1);
     const before = seqs.length;
     await until(() => seqs.length > before + 3);
   });
