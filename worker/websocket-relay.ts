@@ -17,6 +17,8 @@ const closeCode = (code: number) => (RESERVED_CLOSE.has(code) || code < 1000 || 
 
 function upgradeInit(er: EdgeRequest, request: Request): RequestInit {
   const headers = originHeaders(request.headers, er.client, er.env.EDGE_SECRET);
+  // The runtime runs its own handshake with the origin; the client's belongs to the client leg.
+  for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
   headers.set('upgrade', 'websocket');
   headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
   return { headers };

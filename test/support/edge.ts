@@ -137,7 +137,8 @@ export function resolveLocalhostNames(): void {
   const original = dns.lookup;
   if ((original as { edgePatched?: boolean }).edgePatched) return;
   const patched = ((hostname: string, options: unknown, callback?: unknown) => {
-    if (typeof hostname === 'string' && hostname.endsWith('.localhost')) hostname = 'localhost';
+    // The edge listens on 127.0.0.1 only, so never let `localhost` turn into ::1.
+    if (typeof hostname === 'string' && (hostname === 'localhost' || hostname.endsWith('.localhost'))) hostname = '127.0.0.1';
     return (original as (...a: unknown[]) => unknown)(hostname, options, callback);
   }) as typeof dns.lookup;
   (patched as { edgePatched?: boolean }).edgePatched = true;
