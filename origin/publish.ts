@@ -13,15 +13,21 @@ const updateSchema = z
   .object({
     item: z.string().regex(ITEM_NAME_PATTERN, '1-128 characters out of A-Z a-z 0-9 _ . : @ / -'),
     fields: z
-      .record(
-        z.string().regex(FIELD_NAME_PATTERN, 'field names need 1-128 characters out of A-Z a-z 0-9 _ . : @ / -'),
-        z.string().nullable(),
-      )
-      .refine((fields) => Object.keys(fields).length > 0, 'at least one field'),
+      .record(z.string(), z.string().nullable())
+      .superRefine((fields, ctx) => {
+        const names = Object.keys(fields);
+        if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one field' });
+        for (const name of names.filter((n) => !FIELD_NAME_PATTERN.test(n))) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'field names need 1-128 characters out of A-Z a-z 0-9 _ . : @ / -' });
+        }
+      }),
   })
   .strict();
 
-const bodySchema = z.union([updateSchema, z.array(updateSchema).min(1).max(MAX_UPDATES_PER_REQUEST)]);
+const listSchema = z
+  .array(updateSchema)
+  .min(1, 'an empty list')
+  .max(MAX_UPDATES_PER_REQUEST, `at most ${MAX_UPDATES_PER_REQUEST} updates per request`);
 
 export interface PublishUpdate {
   readonly item: string;
@@ -40,7 +46,8 @@ export function parsePublishBody(body: string): ParsedPublish {
   } catch {
     return { ok: false, message: 'body is not JSON' };
   }
-  const parsed = bodySchema.safeParse(json);
+  // The shape picks the schema, so a refusal names the field at fault rather than "invalid union".
+  const parsed = Array.isArray(json) ? listSchema.safeParse(json) : updateSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { EmbeddedBus } from '../origin/bus/embedded.ts';
+import { MAX_UPDATES_PER_REQUEST, parsePublishBody, publishUpdates } from '../origin/publish.ts';
+
+const refused = (body: string) => {
+  const parsed = parsePublishBody(body);
+  if (parsed.ok) throw new Error(`accepted ${body}`);
+  return parsed.message;
+};
+
+describe('publish API bodies', () => {
+  it('accepts one update or a list, with string and null values', () => {
+    expect(parsePublishBody('{"item":"item1","fields":{"last_price":"1.5","note":null}}')).toEqual({
+      ok: true,
+      updates: [{ item: 'item1', fields: { last_price: '1.5', note: null } }],
+    });
+    const list = parsePublishBody('[{"item":"a","fields":{"x":"1"}},{"item":"sensors/7","fields":{"t":"20"}}]');
+    expect(list.ok && list.updates.map((u) => u.item)).toEqual(['a', 'sensors/7']);
+  });
+
+  it('answers what is wrong, for a 400', () => {
+    expect(refused('not json')).toBe('body is not JSON');
+    expect(refused('{"item":"a b","fields":{"x":"1"}}')).toMatch(/^item: 1-128 characters/);
+    expect(refused('{"item":"a","fields":{"x":1}}')).toMatch(/^fields\.x: /);
+    expect(refused('{"item":"a","fields":{}}')).toMatch(/^fields: at least one field/);
+    expect(refused('{"item":"a","fields":{"bad name":"1"}}')).toMatch(/^fields\.bad name: field names/);
+    expect(refused('{"item":"a","fields":{"x":"1"},"extra":true}')).toMatch(/extra/);
+    expect(refused("[]")).toMatch(/^an empty list/);
+    expect(refused('[{"item":"a","fields":{"x":"1"}},{"item":"b"}]')).toMatch(/^1\.fields: /);
+    expect(refused('"x"')).toMatch(/expected \{"item"/);
+    const tooMany = JSON.stringify(Array.from({ length: MAX_UPDATES_PER_REQUEST + 1 }, () => ({ item: 'a', fields: { x: '1' } })));
+    expect(refused(tooMany)).toMatch(/1000/);
+  });
+
+  it('publishes a list in order', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const parsed = parsePublishBody('[{"item":"a","fields":{"x":"1"}},{"item":"a","fields":{"x":"2"}}]');
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(await publishUpdates(bus, parsed.updates)).toBe(2);
+    const { snapshot } = await bus.watch('a', () => {});
+    expect(snapshot.history.map((e) => e.fields.x)).toEqual(['1', '2']);
+  });
+});
