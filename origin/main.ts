@@ -1,0 +1,51 @@
+/**
+ * `npm run origin`: one origin shard configured from the environment (see config.ts).
+ */
+import { pino } from 'pino';
+import { createDemoAdapterSet } from './adapters/demo/demo-adapter-set.ts';
+import { createBus } from './bus/create-bus.ts';
+import { ConfigError, loadConfig, type OriginConfig } from './config.ts';
+import { startListeners } from './listeners/listeners.ts';
+import { createOrigin } from './server.ts';
+
+let config: OriginConfig;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
+const logger = pino({ level: config.logLevel, base: { shard: config.shardId } });
+// A stray rejection is a bug to fix, not a reason to drop every other client's session.
+process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+const bus = createBus({ redisUrl: config.redisUrl ?? undefined, logger });
+const adapterSet = createDemoAdapterSet();
+for (const adapter of adapterSet.dataAdapters.values()) adapter.start(bus);
+const origin = createOrigin(config, bus, [adapterSet], logger);
+
+let listeners;
+try {
+  listeners = await startListeners(config.listeners, origin.handlers);
+} catch (err) {
+  logger.fatal({ err }, 'cannot listen');
+  process.exit(1);
+}
+for (const l of listeners.addresses) logger.info({ listener: l.name, url: `${l.protocol}://${l.host}:${l.port}` }, 'listening');
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  // END 48 first, so clients reconnect (elsewhere) at once instead of waiting out a dead socket.
+  origin.close();
+  for (const adapter of adapterSet.dataAdapters.values()) adapter.stop();
+  await listeners!.close();
+  await bus.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,0 +1,141 @@
+/**
+ * The origin assembled: bus, adapters, sessions, and the HTTP/WebSocket routing every listener
+ * feeds. `main.ts` adds configuration, listeners and signals around it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { EndCode } from '../protocol/codes.ts';
+import type { AdapterSet } from './adapters/adapter.ts';
+import { createApi, type Api } from './api.ts';
+import type { Bus } from './bus/bus.ts';
+import type { OriginConfig } from './config.ts';
+import { createDashboard } from './dashboard/dashboard.ts';
+import { clientAddress } from './listeners/client-address.ts';
+import type { ListenerHandlers } from './listeners/listeners.ts';
+import { createMetrics } from './metrics.ts';
+import { SessionRegistry } from './session/registry.ts';
+import type { TlcpContext } from './session/requests.ts';
+import { ItemHubs } from './subscriptions/item-hub.ts';
+import { Telemetry } from './telemetry.ts';
+import { handleTlcpHttp } from './transports/http-requests.ts';
+import { MAX_FRAME_BYTES, WS_SUBPROTOCOL, WsConnection } from './transports/websocket.ts';
+import { handleDemo } from './web/demo.ts';
+
+// Any prefix: a control link may carry a path (`host/pfx` → `/pfx/lightstreamer/...`).
+const TLCP_REQUEST = /\/lightstreamer\/([A-Za-z_]+)\.txt$/;
+const TLCP_SOCKET = /(^|\/)lightstreamer$/;
+const HEALTHCHECK = /(^|\/)lightstreamer\/healthcheck$/;
+
+export interface Origin {
+  readonly handlers: ListenerHandlers;
+  readonly telemetry: Telemetry;
+  readonly api: Api;
+  /** Ends every session (END 48, so clients move at once) and stops timers; listeners are the caller's. */
+  close(): void;
+}
+
+export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readonly AdapterSet[], logger: Logger): Origin {
+  const telemetry = new Telemetry();
+  const hubs = new ItemHubs(bus, telemetry, logger);
+  const registry = new SessionRegistry({
+    shardId: config.shardId,
+    sessionIdStyle: config.sessionIdStyle,
+    maxSessionDurationMs: config.maxSessionDurationMs,
+    telemetry,
+    logger,
+  });
+  const ctx: TlcpContext & { clientAddress(req: IncomingMessage): string } = {
+    registry,
+    adapterSets: new Map(adapterSets.map((set) => [set.name, set])),
+    defaultAdapterSet: adapterSets[0].name,
+    keepaliveMs: config.keepaliveMs,
+    services: (adapterSet) => ({
+      serverName: config.serverName,
+      controlLink: config.controlLink,
+      writeDelayMs: config.writeDelayMs,
+      telemetry,
+      logger,
+      hubs,
+      adapterSet,
+    }),
+    clientAddress: (req) => clientAddress(req, { edgeSecret: config.edgeSecret }),
+  };
+  const api = createApi({
+    shard: config.shardId,
+    serverName: config.serverName,
+    publishToken: config.publishToken,
+    adminToken: config.adminToken,
+    telemetry,
+    registry,
+    bus,
+  });
+  const metrics = createMetrics({ telemetry, shard: config.shardId, busConnected: () => bus.status().connected });
+  const dashboard = createDashboard({ telemetry, status: api.status });
+  const wss = new WebSocketServer({
+    noServer: true,
+    // The official clients disable it, and compressing per session would defeat shared encoding.
+    perMessageDeflate: false,
+    maxPayload: MAX_FRAME_BYTES,
+    handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+  });
+
+  const fail = (err: unknown, res: ServerResponse) => {
+    logger.error({ err }, 'request failed');
+    telemetry.error('http', err instanceof Error ? err.message : String(err));
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
+    else res.destroy();
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      const path = (req.url ?? '/').split('?', 1)[0];
+      if (HEALTHCHECK.test(path)) {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('OK\r\n');
+        return;
+      }
+      const tlcp = TLCP_REQUEST.exec(path);
+      if (tlcp) {
+        handleTlcpHttp(tlcp[1], req, res, ctx).catch((err: unknown) => fail(err, res));
+        return;
+      }
+      if (api.handle(path, req, res) || metrics.handle(req, res) || dashboard.handle(req, res) || handleDemo(req, res)) return;
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+    } catch (err) {
+      fail(err, res);
+    }
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (err) => logger.debug({ err }, 'upgrade socket error'));
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim());
+    if (!TLCP_SOCKET.test(path) || !offered.includes(WS_SUBPROTOCOL)) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nnot a TLCP WebSocket (path ${path.slice(0, 80)}, subprotocol ${WS_SUBPROTOCOL} required)\n`);
+      return;
+    }
+    const address = ctx.clientAddress(req);
+    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, socket, address, ctx, logger));
+  };
+
+  return {
+    handlers: {
+      onRequest,
+      onUpgrade,
+      onRefused: (listener, reason) => logger.debug({ listener, reason }, 'connection refused'),
+      onServerError: (listener, err) => logger.error({ err, listener }, 'listener error'),
+    },
+    telemetry,
+    api,
+    close() {
+      registry.endAll(EndCode.MAX_DURATION, 'server shutting down');
+      registry.close();
+      api.close();
+      dashboard.close();
+      wss.close();
+    },
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * What TLCP requests mean, whatever transport carried them: opening a session, reading bind
+ * options, and answering control and msg lines. Transports parse the bytes and deliver the answers.
+ */
+import * as n from '../../protocol/notifications.ts';
+import { ConErr, ReqErr } from '../../protocol/codes.ts';
+import { ParamReader, TlcpSyntaxError, type Params } from '../../protocol/request.ts';
+import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
+import type { ItemHub } from '../subscriptions/item-hub.ts';
+import { schemaOf } from '../subscriptions/item-hub.ts';
+import { DEFAULT_BUFFER, MAX_BUFFER, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import type { SessionRegistry } from './registry.ts';
+import type { BindOptions, Session, SessionServices } from './session.ts';
+
+/** The official clients' default content length, used when a streaming bind names none. */
+const DEFAULT_CONTENT_LENGTH = 50_000_000;
+const MIN_KEEPALIVE_MS = 1000;
+const MAX_KEEPALIVE_MS = 120_000;
+/** Polls wait at most this long for data, whatever the client asks. */
+const MAX_IDLE_MS = 60_000;
+const MODES: readonly SubscriptionMode[] = ['MERGE', 'DISTINCT', 'COMMAND', 'RAW'];
+const SEQUENCE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+
+export interface TlcpContext {
+  readonly registry: SessionRegistry;
+  readonly adapterSets: ReadonlyMap<string, AdapterSet>;
+  readonly defaultAdapterSet: string;
+  readonly keepaliveMs: number;
+  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed'>;
+}
+
+export type Refusal = { readonly code: number; readonly message: string };
+
+export interface StreamOptions extends BindOptions {
+  readonly contentLength: number;
+}
+
+export function readStreamOptions(params: Params, defaultKeepaliveMs: number): StreamOptions {
+  const r = new ParamReader(params);
+  const requestedKeepalive = r.int('LS_keepalive_millis');
+  return {
+    polling: r.bool('LS_polling', false),
+    pollingMillis: r.int('LS_polling_millis') ?? 0,
+    idleMillis: Math.min(r.int('LS_idle_millis') ?? 0, MAX_IDLE_MS),
+    keepaliveMillis:
+      requestedKeepalive === null || requestedKeepalive === 0
+        ? defaultKeepaliveMs
+        : Math.min(Math.max(requestedKeepalive, MIN_KEEPALIVE_MS), MAX_KEEPALIVE_MS),
+    recoveryFrom: r.int('LS_recovery_from'),
+    contentLength: Math.max(r.int('LS_content_length') ?? DEFAULT_CONTENT_LENGTH, 1),
+  };
+}
+
+/** create_session: authenticates and registers a session (not yet bound). */
+export async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
+  const r = new ParamReader(params);
+  const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
+  const adapterSet = ctx.adapterSets.get(setName);
+  if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
+  const user = r.string('LS_user');
+  try {
+    await adapterSet.metadata.authenticate(user, r.string('LS_password'), clientIp);
+  } catch (err) {
+    if (err instanceof AdapterError) return { code: err.code, message: err.message };
+    throw err;
+  }
+  return ctx.registry.create(clientIp, user, ctx.services(adapterSet));
+}
+
+/** A finished control or msg line: the answer (null: none, LS_ack=false) and what to do once it is out. */
+export interface Answer {
+  readonly line: string | null;
+  readonly after?: () => void;
+}
+
+/** Answers a line that cannot be attributed to a request id. */
+export function unreadable(err: unknown): Answer {
+  return { line: n.error(ConErr.MALFORMED, err instanceof Error ? err.message : 'malformed request') };
+}
+
+/** One control line (add, delete, reconf, destroy, force_rebind, constrain). */
+export async function controlLine(session: Session, adapterSet: AdapterSet, params: Params, overWebSocket: boolean): Promise<Answer> {
+  const r = new ParamReader(params);
+  const reqId = params.get('LS_reqId');
+  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  let ack: boolean;
+  try {
+    ack = !overWebSocket || r.bool('LS_ack', true);
+  } catch (err) {
+    return { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) };
+  }
+  const ok = (after?: () => void): Answer => ({ line: ack ? n.reqok(reqId) : null, after });
+  const fail = (code: number, message: string): Answer => ({ line: n.reqerr(reqId, code, message) });
+  try {
+    const op = r.required('LS_op');
+    switch (op) {
+      case 'add': {
+        const refusal = await addSubscription(session, adapterSet, r);
+        return refusal ? fail(refusal.code, refusal.message) : ok();
+      }
+      case 'delete':
+        return session.deleteSubscription(r.requiredInt('LS_subId')) ? ok() : fail(ReqErr.BAD_SUBSCRIPTION_ID, 'no such subscription');
+      case 'reconf': {
+        const frequency = readFrequency(r);
+        if (frequency === 'unfiltered') return fail(ReqErr.MALFORMED, 'reconf cannot switch to unfiltered');
+        const found = session.reconfigureSubscription(r.requiredInt('LS_subId'), frequency);
+        return found ? ok() : fail(ReqErr.BAD_SUBSCRIPTION_ID, 'no such subscription');
+      }
+      case 'destroy': {
+        const code = r.int('LS_cause_code') ?? 31;
+        const message = r.string('LS_cause_message') ?? 'destroyed by the client';
+        return ok(() => session.end(code, message));
+      }
+      case 'force_rebind':
+        return ok(() => session.forceRebind(r.int('LS_polling_millis') ?? 0));
+      case 'constrain':
+        return ok(() => session.constrain());
+      default:
+        return fail(ReqErr.INVALID_REQUEST, `unknown LS_op ${op}`);
+    }
+  } catch (err) {
+    if (err instanceof TlcpSyntaxError) return fail(ReqErr.MALFORMED, err.message);
+    if (err instanceof AdapterError) return fail(err.code, err.message);
+    throw err;
+  }
+}
+
+/** One msg line. */
+export function messageLine(session: Session, params: Params, overWebSocket: boolean): Answer {
+  const r = new ParamReader(params);
+  const reqId = params.get('LS_reqId');
+  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  try {
+    const ack = !overWebSocket || r.bool('LS_ack', true);
+    const text = r.required('LS_message');
+    const sequence = r.string('LS_sequence');
+    if (sequence === 'UNORDERED_MESSAGES') return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, 'UNORDERED_MESSAGES is reserved: omit LS_sequence') };
+    if (sequence !== null && !SEQUENCE_NAME.test(sequence)) return { line: n.reqerr(reqId, ReqErr.MALFORMED, 'bad LS_sequence') };
+    const refusal = session.submitMessage({
+      text,
+      sequence,
+      prog: r.int('LS_msg_prog'),
+      maxWaitMs: r.int('LS_max_wait'),
+      outcome: r.bool('LS_outcome', true),
+    });
+    if (refusal) return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, refusal) };
+    return { line: ack ? n.reqok(reqId) : null };
+  } catch (err) {
+    if (err instanceof TlcpSyntaxError) return { line: n.reqerr(reqId, ReqErr.MALFORMED, err.message) };
+    throw err;
+  }
+}
+
+/** The answer to a control or msg line for a session not held here. */
+export function missingSession(params: Params, wrongInstance: boolean): Answer {
+  const reqId = params.get('LS_reqId');
+  if (reqId === undefined) return unreadable(new TlcpSyntaxError('missing LS_reqId'));
+  return wrongInstance
+    ? { line: n.reqerr(reqId, ReqErr.WRONG_INSTANCE, 'session belongs to another instance') }
+    : { line: n.reqerr(reqId, ReqErr.SESSION_NOT_FOUND, 'session not found') };
+}
+
+async function addSubscription(session: Session, adapterSet: AdapterSet, r: ParamReader): Promise<Refusal | null> {
+  const id = r.requiredInt('LS_subId');
+  const mode = r.required('LS_mode') as SubscriptionMode;
+  if (!MODES.includes(mode)) return { code: ReqErr.MALFORMED, message: `unknown LS_mode ${mode}` };
+  const group = r.required('LS_group');
+  const schemaName = r.required('LS_schema');
+  if (r.string('LS_selector')) return { code: ReqErr.BAD_SELECTOR, message: 'selectors are not supported' };
+  const dataAdapterName = r.string('LS_data_adapter') ?? adapterSet.defaultDataAdapter;
+  const dataAdapter = adapterSet.dataAdapters.get(dataAdapterName);
+  if (!dataAdapter) return { code: ReqErr.BAD_DATA_ADAPTER, message: `no data adapter ${dataAdapterName}` };
+  const items = adapterSet.metadata.itemsOf(group, dataAdapterName);
+  if (items.length === 0) return { code: ReqErr.BAD_GROUP, message: 'empty group' };
+  const fields = adapterSet.metadata.fieldsOf(schemaName, dataAdapterName, items);
+  if (fields.length === 0) return { code: ReqErr.BAD_SCHEMA, message: 'empty schema' };
+  for (const item of items) {
+    if (!dataAdapter.allowsMode(item, mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${item}` };
+  }
+  if (mode === 'COMMAND' && !fields.includes('key')) return { code: ReqErr.NO_KEY_FIELD, message: 'COMMAND needs a key field' };
+  if (mode === 'COMMAND' && !fields.includes('command')) return { code: ReqErr.NO_COMMAND_FIELD, message: 'COMMAND needs a command field' };
+
+  const snapshotParam = r.string('LS_snapshot') ?? 'false';
+  let snapshot: boolean | number;
+  if (snapshotParam === 'true' || snapshotParam === 'false') snapshot = snapshotParam === 'true';
+  else if (/^\d{1,9}$/.test(snapshotParam) && mode === 'DISTINCT') snapshot = Number(snapshotParam);
+  else return { code: ReqErr.MALFORMED, message: 'LS_snapshot must be true, false or a length (DISTINCT)' };
+
+  const frequency = readFrequency(r);
+  const unfiltered = frequency === 'unfiltered';
+  if (unfiltered && mode === 'RAW') return { code: ReqErr.MALFORMED, message: 'RAW is unfiltered already' };
+  const bufferParam = r.string('LS_requested_buffer_size');
+  let bufferSize = DEFAULT_BUFFER;
+  if (bufferParam === 'unlimited') bufferSize = MAX_BUFFER;
+  else if (bufferParam !== null) bufferSize = Math.max(1, r.requiredInt('LS_requested_buffer_size'));
+
+  const spec: SubscriptionSpec = {
+    id,
+    mode,
+    items,
+    schema: schemaOf(fields),
+    snapshot,
+    maxFrequency: mode === 'MERGE' && typeof frequency === 'number' ? frequency : null,
+    unfiltered,
+    bufferSize,
+  };
+  if (!session.reserveSubscription(id)) return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
+  const { hubs } = session;
+  const acquired: ItemHub[] = [];
+  try {
+    for (const item of items) acquired.push(await hubs.acquire(item));
+  } catch (err) {
+    for (const hub of acquired) hubs.release(hub);
+    session.abandonSubscription(id);
+    return { code: ReqErr.INTERNAL, message: `items unavailable: ${(err as Error).message}` };
+  }
+  session.startSubscription(spec, acquired);
+  return null;
+}
+
+function readFrequency(r: ParamReader): number | null | 'unfiltered' {
+  const v = r.string('LS_requested_max_frequency');
+  if (v === null || v === 'unlimited') return null;
+  if (v === 'unfiltered') return 'unfiltered';
+  const f = r.number('LS_requested_max_frequency');
+  if (f === null || f <= 0) throw new TlcpSyntaxError('LS_requested_max_frequency must be positive, unlimited or unfiltered');
+  return f;
+}

@@ -1,0 +1,384 @@
+/**
+ * One TLCP session: its stream (at most one, replaced by each bind), its numbered data notifications
+ * (for recovery), its subscriptions and its message sequences.
+ */
+import type { Logger } from 'pino';
+import * as n from '../../protocol/notifications.ts';
+import { ConErr } from '../../protocol/codes.ts';
+import type { AdapterSet, ClientContext } from '../adapters/adapter.ts';
+import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
+import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
+import { Subscription, type SubscriptionOutput, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import type { Telemetry } from '../telemetry.ts';
+import type { Stream } from '../transports/stream.ts';
+import { ReplayLog } from './replay-log.ts';
+
+/** Announced in CONOK: the largest body of batched control requests the client may send. */
+export const REQUEST_LIMIT_BYTES = 50_000;
+/** Characters of written notifications kept for recovery, per session. */
+export const REPLAY_BUDGET_CHARS = 64 * 1024;
+/** Unwritten notifications beyond which live updates are held (conflated or queued) instead. */
+export const BACKLOG_LINES = 500;
+/** Room kept in a streaming response's content length for the closing LOOP. */
+const LOOP_RESERVE_BYTES = 16;
+/** Keepalives go out this much before they are due: the registry's sweep runs every half second. */
+export const KEEPALIVE_SLACK_MS = 500;
+
+export interface SessionServices {
+  readonly serverName: string;
+  readonly controlLink: string | null;
+  readonly writeDelayMs: number;
+  readonly telemetry: Telemetry;
+  readonly logger: Logger;
+  readonly hubs: ItemHubs;
+  readonly adapterSet: AdapterSet;
+  /** The registry forgets the session. */
+  onClosed(session: Session): void;
+}
+
+export interface BindOptions {
+  readonly polling: boolean;
+  /** LOOP delay of a polling stream: when the client polls next. */
+  readonly pollingMillis: number;
+  /** How long a poll waits for data. */
+  readonly idleMillis: number;
+  readonly keepaliveMillis: number;
+  readonly recoveryFrom: number | null;
+}
+
+export type BindResult = { readonly ok: true } | { readonly ok: false; readonly code: number; readonly message: string };
+
+export class Session implements SubscriptionOutput {
+  readonly createdAt = Date.now();
+  unboundSince = Date.now();
+  #closed = false;
+  #stream: Stream | null = null;
+  #options: BindOptions | null = null;
+  #streamLines = 0;
+  #lastWriteAt = 0;
+  #pollTimer: NodeJS.Timeout | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #releaseScheduled = false;
+  #slow = false;
+  readonly #log = new ReplayLog(REPLAY_BUDGET_CHARS);
+  readonly #subs = new Map<number, Subscription>();
+  readonly #hubsOf = new Map<number, ItemHub[]>();
+  /** Adds waiting for their items; `true` once a delete arrived for them meanwhile. */
+  readonly #pending = new Map<number, boolean>();
+  readonly #held = new Set<Subscription>();
+  readonly #messages: MessageSequencer;
+  readonly #context: ClientContext;
+
+  constructor(
+    readonly id: string,
+    readonly clientIp: string,
+    readonly user: string | null,
+    private readonly services: SessionServices,
+  ) {
+    this.#context = { sessionId: id, user, clientIp };
+    this.#messages = new MessageSequencer(
+      (text) => services.adapterSet.metadata.onMessage(this.#context, text),
+      (line) => this.emit(line),
+      (err) => services.logger.error({ err, session: id }, 'message adapter failed'),
+    );
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get bound(): boolean {
+    return this.#stream !== null;
+  }
+
+  get hubs(): ItemHubs {
+    return this.services.hubs;
+  }
+
+  get adapterSet(): AdapterSet {
+    return this.services.adapterSet;
+  }
+
+  get subscriptionCount(): number {
+    return this.#subs.size;
+  }
+
+  /** Attaches a new stream, replacing the current one quietly, and starts writing to it. */
+  bind(stream: Stream, options: BindOptions): BindResult {
+    if (this.#closed) return { ok: false, code: ConErr.SESSION_NOT_FOUND, message: 'session closed' };
+    if (options.recoveryFrom !== null && !this.#log.canResumeFrom(options.recoveryFrom)) {
+      return { ok: false, code: ConErr.RECOVERY_DATA_LOST, message: 'recovery data no longer available' };
+    }
+    this.#detach()?.abandon();
+    const { services } = this;
+    // Polling connections announce their idle time where streams announce their keepalive.
+    const keepalive = options.polling ? options.idleMillis : options.keepaliveMillis;
+    let head =
+      n.conok(this.id, REQUEST_LIMIT_BYTES, keepalive, services.controlLink) +
+      n.servname(services.serverName) +
+      n.clientip(this.clientIp) +
+      n.cons('unlimited');
+    if (options.recoveryFrom !== null) {
+      this.#log.resumeFrom(options.recoveryFrom);
+      head += n.prog(options.recoveryFrom);
+    }
+    this.#stream = stream;
+    this.#options = options;
+    this.#streamLines = 0;
+    services.telemetry.boundByTransport[stream.transport]++;
+    stream.onLost(() => {
+      if (this.#stream === stream) this.#detach();
+    });
+    this.#write(stream, head);
+    this.#pump();
+    if (this.#stream === stream) this.#releaseHeld();
+    if (this.#stream === stream && options.polling && this.#pollTimer === null) {
+      this.#pollTimer = setTimeout(() => this.#endPoll(), options.idleMillis);
+    }
+    return { ok: true };
+  }
+
+  // SubscriptionOutput
+
+  accepting(): boolean {
+    const s = this.#stream;
+    return s !== null && !s.congested && this.#log.pending < BACKLOG_LINES;
+  }
+
+  emit(line: string): void {
+    if (this.#closed) return;
+    this.#log.append(line);
+    if (this.#stream === null) return;
+    if (this.services.writeDelayMs === 0) this.#pump();
+    else this.#flushTimer ??= setTimeout(() => {
+      this.#flushTimer = null;
+      this.#pump();
+    }, this.services.writeDelayMs);
+  }
+
+  hold(sub: Subscription): void {
+    this.#held.add(sub);
+    if (this.accepting()) this.#scheduleRelease();
+  }
+
+  conflated(count: number): void {
+    this.services.telemetry.updatesConflated += count;
+  }
+
+  // Control requests
+
+  /** Registers an add while its items are fetched, so a delete arriving meanwhile is honoured. */
+  reserveSubscription(id: number): boolean {
+    if (this.#subs.has(id) || this.#pending.has(id)) return false;
+    this.#pending.set(id, false);
+    return true;
+  }
+
+  /** Completes an add: snapshot and live data start now, unless it was deleted meanwhile. */
+  startSubscription(spec: SubscriptionSpec, hubs: ItemHub[]): void {
+    const deleted = this.#pending.get(spec.id);
+    this.#pending.delete(spec.id);
+    if (this.#closed || deleted !== false) {
+      for (const hub of hubs) this.services.hubs.release(hub);
+      if (deleted) this.emit(n.unsub(spec.id));
+      return;
+    }
+    const sub = new Subscription(spec, this);
+    this.#subs.set(spec.id, sub);
+    this.#hubsOf.set(spec.id, hubs);
+    this.services.telemetry.subscriptions++;
+    sub.start(hubs);
+  }
+
+  /** An add that could not complete: forget its reservation. */
+  abandonSubscription(id: number): void {
+    this.#pending.delete(id);
+  }
+
+  deleteSubscription(id: number): boolean {
+    if (this.#pending.has(id)) {
+      this.#pending.set(id, true);
+      return true;
+    }
+    const sub = this.#subs.get(id);
+    if (!sub) return false;
+    this.#removeSubscription(sub);
+    this.emit(n.unsub(id));
+    return true;
+  }
+
+  reconfigureSubscription(id: number, maxFrequency: number | null): boolean {
+    const sub = this.#subs.get(id);
+    if (!sub) return false;
+    sub.reconfigure(maxFrequency);
+    // A raised limit may free updates held back by the old one.
+    this.hold(sub);
+    return true;
+  }
+
+  submitMessage(message: ClientMessage): string | null {
+    this.services.telemetry.messagesReceived++;
+    return this.#messages.submit(message);
+  }
+
+  /** force_rebind: the client opens a new stream after the LOOP. */
+  forceRebind(delayMs: number): void {
+    const stream = this.#stream;
+    if (!stream) return;
+    this.#pump();
+    this.#detach();
+    stream.finish(n.loop(delayMs));
+  }
+
+  /** constrain: bandwidth is not managed here, which CONS says. */
+  constrain(): void {
+    if (this.#stream) this.#write(this.#stream, n.cons('unlimited'));
+  }
+
+  /** Ends the session: pending data, then END, then the stream closes. */
+  end(code: number, message: string): void {
+    if (this.#closed) return;
+    const stream = this.#stream;
+    if (stream) {
+      this.#pump();
+      this.#detach();
+      stream.finish(n.end(code, message), true);
+    }
+    this.close();
+  }
+
+  /** Forgets the session without a word (expired, or its END already sent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#detach()?.abandon();
+    this.#closed = true;
+    for (const sub of [...this.#subs.values()]) this.#removeSubscription(sub);
+    this.#messages.close();
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.services.onClosed(this);
+  }
+
+  /** Periodic duties, driven by the registry's sweep. */
+  tick(now: number): void {
+    const stream = this.#stream;
+    if (!stream || stream.polling || !this.#options) return;
+    if (now - this.#lastWriteAt >= this.#options.keepaliveMillis - KEEPALIVE_SLACK_MS) {
+      if (stream.remaining - LOOP_RESERVE_BYTES < n.PROBE.length) this.#loop(stream);
+      else this.#write(stream, n.PROBE);
+    }
+  }
+
+  #removeSubscription(sub: Subscription): void {
+    sub.stop();
+    this.#subs.delete(sub.id);
+    this.#held.delete(sub);
+    for (const hub of this.#hubsOf.get(sub.id) ?? []) this.services.hubs.release(hub);
+    this.#hubsOf.delete(sub.id);
+    this.services.telemetry.subscriptions--;
+  }
+
+  /** Writes pending notifications as far as the stream takes them. */
+  #pump(): void {
+    const stream = this.#stream;
+    if (!stream || this.#log.pending === 0) return;
+    if (stream.congested) {
+      this.#markSlow(stream);
+      return;
+    }
+    const bounded = stream.remaining !== Infinity;
+    const budget = stream.remaining - LOOP_RESERVE_BYTES;
+    let chunk = '';
+    let bytes = 0;
+    let count = 0;
+    let mustLoop = false;
+    for (let line = this.#log.peek(); line !== undefined; line = this.#log.peek()) {
+      if (bounded) {
+        const size = Buffer.byteLength(line);
+        // One line always goes out, however small the budget, or the client would re-bind forever.
+        if (bytes + size > budget && this.#streamLines + count > 0) {
+          mustLoop = true;
+          break;
+        }
+        bytes += size;
+      }
+      chunk += line;
+      count++;
+      this.#log.advance();
+    }
+    if (count > 0) {
+      this.#streamLines += count;
+      this.services.telemetry.notificationsSent += count;
+      this.#write(stream, chunk);
+    }
+    if (mustLoop) this.#loop(stream);
+    else if (stream.polling && count > 0) this.#scheduleEndPoll();
+    else if (this.#held.size > 0 && this.accepting()) this.#scheduleRelease();
+  }
+
+  #write(stream: Stream, text: string): void {
+    stream.write(text);
+    this.#lastWriteAt = Date.now();
+    this.services.telemetry.bytesSent += text.length;
+  }
+
+  #markSlow(stream: Stream): void {
+    if (this.#slow) return;
+    this.#slow = true;
+    this.services.telemetry.slowConsumers++;
+    stream.onDrain(() => {
+      this.#slow = false;
+      this.services.telemetry.slowConsumers--;
+      if (this.#stream !== stream) return;
+      this.#pump();
+      this.#releaseHeld();
+    });
+  }
+
+  #scheduleRelease(): void {
+    if (this.#releaseScheduled) return;
+    this.#releaseScheduled = true;
+    setImmediate(() => {
+      this.#releaseScheduled = false;
+      this.#releaseHeld();
+    });
+  }
+
+  #releaseHeld(): void {
+    for (const sub of this.#held) {
+      if (!this.accepting()) return;
+      if (sub.release()) this.#held.delete(sub);
+    }
+  }
+
+  /** A poll answers with what is there: once data went out, close the cycle after this turn. */
+  #scheduleEndPoll(): void {
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer = setTimeout(() => this.#endPoll(), 0);
+  }
+
+  #endPoll(): void {
+    this.#pollTimer = null;
+    const stream = this.#stream;
+    if (!stream || !stream.polling) return;
+    this.#loop(stream);
+  }
+
+  #loop(stream: Stream): void {
+    const delay = stream.polling ? (this.#options?.pollingMillis ?? 0) : 0;
+    this.#detach();
+    stream.finish(n.loop(delay));
+  }
+
+  /** Unbinds the current stream without ending it; returns it for the caller to end. */
+  #detach(): Stream | null {
+    const stream = this.#stream;
+    if (!stream) return null;
+    this.#stream = null;
+    this.#options = null;
+    this.unboundSince = Date.now();
+    this.services.telemetry.boundByTransport[stream.transport]--;
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer = null;
+    return stream;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * One bus watch per item per origin, shared by every subscription to that item (refcounted), with
+ * the item's folded state for late joiners' snapshots and a per-event encoding cache: the `U` value
+ * list of an update is computed once per distinct schema, not once per session.
+ */
+import type { Logger } from 'pino';
+import type { Bus, ItemEvent, ItemWatch } from '../bus/bus.ts';
+import { ItemState, rowCommandOf } from '../bus/item-state.ts';
+import type { Telemetry } from '../telemetry.ts';
+import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
+
+/** A subscribed item of one subscription; the hub calls it for every event, in seq order. */
+export interface ItemConsumer {
+  onEvent(view: EventView): void;
+}
+
+/** Field list of a subscription plus its cache key (the space-joined names). */
+export interface Schema {
+  readonly key: string;
+  readonly fields: readonly string[];
+}
+
+export function schemaOf(fields: readonly string[]): Schema {
+  return { key: fields.join(' '), fields };
+}
+
+/** Snapshot history kept per item for DISTINCT subscriptions. */
+const HISTORY_SIZE = 100;
+
+export class ItemHub {
+  readonly consumers = new Set<ItemConsumer>();
+  refs = 0;
+  #state: ItemState | null = null;
+  #watch: ItemWatch | null = null;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly item: string,
+    bus: Bus,
+    private readonly telemetry: Telemetry,
+    private readonly logger: Logger,
+  ) {
+    // Events may arrive before `watch` resolves (the embedded bus registers synchronously); they are
+    // held and replayed past the snapshot so the state never misses or repeats one.
+    const early: ItemEvent[] = [];
+    this.ready = bus
+      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)))
+      .then((watch) => {
+        this.#watch = watch;
+        this.#state = ItemState.fromSnapshot(watch.snapshot, HISTORY_SIZE);
+        for (const event of early) if (event.seq > this.#state.seq) this.#dispatch(event);
+        if (this.refs === 0) this.close();
+      });
+  }
+
+  get state(): ItemState {
+    if (!this.#state) throw new Error(`item ${this.item} is not ready`);
+    return this.#state;
+  }
+
+  close(): void {
+    this.#watch?.close();
+    this.#watch = null;
+  }
+
+  #dispatch(event: ItemEvent): void {
+    const state = this.#state!;
+    if (event.seq <= state.seq) return;
+    const row = rowCommandOf(event.fields);
+    const rowExisted = row !== null && state.rows.has(row.key);
+    state.apply(event);
+    this.telemetry.itemEvents++;
+    if (this.consumers.size === 0) return;
+    const view = new EventView(event, state, rowExisted);
+    for (const consumer of this.consumers) {
+      try {
+        consumer.onEvent(view);
+      } catch (err) {
+        // One broken subscription must not starve the others of the item.
+        this.logger.error({ err, item: this.item }, 'subscription failed on an update');
+      }
+    }
+  }
+}
+
+/**
+ * One event as every consumer sees it, with memoised encodings per schema. Lives for one dispatch
+ * only, so the caches need no invalidation.
+ */
+export class EventView {
+  #delta: Map<string, string> | null = null;
+  #full: Map<string, string> | null = null;
+  #command: Map<string, string | null> | null = null;
+
+  constructor(
+    readonly event: ItemEvent,
+    private readonly state: ItemState,
+    private readonly rowExisted: boolean,
+  ) {}
+
+  /** Changed fields of the event, the others unchanged. */
+  delta(schema: Schema): string {
+    this.#delta ??= new Map();
+    let s = this.#delta.get(schema.key);
+    if (s === undefined) {
+      const fields = this.event.fields;
+      s = encodeUpdateValues(schema.fields.map((f): UpdateValue => (f in fields ? fields[f] : undefined)));
+      this.#delta.set(schema.key, s);
+    }
+    return s;
+  }
+
+  /** Every field's current value: the first update of an item, or one after conflation. */
+  full(schema: Schema): string {
+    this.#full ??= new Map();
+    let s = this.#full.get(schema.key);
+    if (s === undefined) {
+      s = fullValues(schema, this.state.merged);
+      this.#full.set(schema.key, s);
+    }
+    return s;
+  }
+
+  /**
+   * The COMMAND row update, always with every field (the client keeps values per key, so markers
+   * relative to the item's previous update would be wrong). An UPDATE of an unknown key is an ADD;
+   * a DELETE of an unknown key, or an event that is no row command, is nothing (null).
+   */
+  command(schema: Schema): string | null {
+    this.#command ??= new Map();
+    let s = this.#command.get(schema.key);
+    if (s === undefined) {
+      s = commandValues(schema, this.event, this.state, this.rowExisted);
+      this.#command.set(schema.key, s);
+    }
+    return s;
+  }
+}
+
+export function fullValues(schema: Schema, values: Readonly<Record<string, string | null>> | null): string {
+  return encodeUpdateValues(schema.fields.map((f) => values?.[f] ?? null));
+}
+
+function commandValues(schema: Schema, event: ItemEvent, state: ItemState, rowExisted: boolean): string | null {
+  const row = rowCommandOf(event.fields);
+  if (!row) return null;
+  if (row.command === 'DELETE') {
+    if (!rowExisted) return null;
+    return encodeUpdateValues(schema.fields.map((f) => (f === 'key' ? row.key : f === 'command' ? 'DELETE' : null)));
+  }
+  const current = state.rows.get(row.key) ?? event.fields;
+  const command = rowExisted ? 'UPDATE' : 'ADD';
+  return encodeUpdateValues(schema.fields.map((f) => (f === 'command' ? command : (current[f] ?? null))));
+}
+
+/** The hubs of one origin, created on first subscription and closed with the last. */
+export class ItemHubs {
+  readonly #hubs = new Map<string, ItemHub>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly telemetry: Telemetry,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Takes a reference; resolves once the hub holds the item's state. */
+  async acquire(item: string): Promise<ItemHub> {
+    let hub = this.#hubs.get(item);
+    if (!hub) {
+      hub = new ItemHub(item, this.bus, this.telemetry, this.logger);
+      this.#hubs.set(item, hub);
+      this.telemetry.items = this.#hubs.size;
+      const created = hub;
+      created.ready.catch(() => {
+        if (this.#hubs.get(item) === created) this.#hubs.delete(item);
+        this.telemetry.items = this.#hubs.size;
+      });
+    }
+    hub.refs++;
+    try {
+      await hub.ready;
+    } catch (err) {
+      hub.refs--;
+      throw err;
+    }
+    return hub;
+  }
+
+  release(hub: ItemHub): void {
+    if (--hub.refs > 0) return;
+    if (this.#hubs.get(hub.item) === hub) this.#hubs.delete(hub.item);
+    this.telemetry.items = this.#hubs.size;
+    hub.close();
+  }
+
+  get size(): number {
+    return this.#hubs.size;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * TLCP over HTTP: `POST <prefix>/lightstreamer/<name>.txt`. create_session and bind_session turn the
+ * response into a stream (streaming or polling); control, msg and heartbeat answer one line per body
+ * line and end at once.
+ *
+ * What is not TLCP at all (another method, an unknown request name, a body that is not UTF-8 text)
+ * gets HTTP 400; what is TLCP but wrong gets the protocol's own error line in a 200 response, because
+ * the client treats any non-2xx status as a broken transport and retries blindly.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as n from '../../protocol/notifications.ts';
+import { ConErr } from '../../protocol/codes.ts';
+import { isRequestName, parseParams, scanParam, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
+import { BodyTooLarge, readBody } from '../http-body.ts';
+import { bindRefusal } from '../session/registry.ts';
+import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
+import type { Session } from '../session/session.ts';
+import { HttpStream, STREAM_HEADERS } from './http-stream.ts';
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// Control characters other than CR, LF and TAB never occur in a TLCP body: it is binary garbage.
+const BINARY = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+
+export interface HttpRequestContext extends TlcpContext {
+  clientAddress(req: IncomingMessage): string;
+}
+
+/** Answers `<name>.txt`; `name` is the last path segment without `.txt`. */
+export async function handleTlcpHttp(name: string, req: IncomingMessage, res: ServerResponse, ctx: HttpRequestContext): Promise<void> {
+  const cors = corsHeaders(req);
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, {
+      ...cors,
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'content-type',
+      'access-control-max-age': '86400',
+    });
+    res.end();
+    return;
+  }
+  if (req.method !== 'POST' || !isRequestName(name)) return badRequest(res, `not a TLCP request: ${req.method} ${name}.txt`);
+  let body: string;
+  try {
+    body = UTF8.decode(await readBody(req));
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`${err.message}\n`);
+      return;
+    }
+    if (err instanceof TypeError) return badRequest(res, 'body is not UTF-8 text');
+    throw err;
+  }
+  if (BINARY.test(body)) return badRequest(res, 'body is not TLCP text');
+  const query = (req.url ?? '').split('?')[1] ?? '';
+  const lines = splitBody(body);
+  if (name === 'create_session' || name === 'bind_session') return openStream(name, query, lines[0] ?? '', req, res, ctx, cors);
+  return answerLines(name, query, lines, res, ctx, cors);
+}
+
+async function openStream(
+  name: 'create_session' | 'bind_session',
+  query: string,
+  line: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: HttpRequestContext,
+  cors: Record<string, string>,
+): Promise<void> {
+  let params: Params;
+  let options: StreamOptions;
+  try {
+    params = parseParams(line);
+    options = readStreamOptions(params, ctx.keepaliveMs);
+  } catch (err) {
+    return refuse(res, cors, ConErr.MALFORMED, (err as Error).message);
+  }
+  let session: Session;
+  if (name === 'create_session') {
+    const opened = await openSession(ctx, params, ctx.clientAddress(req));
+    if (!('id' in opened)) return refuse(res, cors, opened.code, opened.message);
+    session = opened;
+  } else {
+    const id = params.get('LS_session') ?? scanParam(query, 'LS_session');
+    if (id === undefined || id === null) return refuse(res, cors, ConErr.MALFORMED, 'missing LS_session');
+    const found = ctx.registry.lookup(id);
+    if (!found.found) {
+      const refusal = bindRefusal(found);
+      return refuse(res, cors, refusal.code, refusal.message);
+    }
+    session = found.session;
+  }
+  if (res.destroyed) return;
+  const result = session.bind(new HttpStream(res, options.polling, options.contentLength, cors), options);
+  if (!result.ok) res.end(n.conerr(result.code, result.message));
+}
+
+async function answerLines(
+  name: Exclude<RequestName, 'create_session' | 'bind_session'>,
+  query: string,
+  lines: string[],
+  res: ServerResponse,
+  ctx: HttpRequestContext,
+  cors: Record<string, string>,
+): Promise<void> {
+  const id = scanParam(query, 'LS_session') ?? (lines[0] !== undefined ? scanParam(lines[0], 'LS_session') : null);
+  const found = id === null ? null : ctx.registry.lookup(id);
+  const session = found?.found ? found.session : null;
+  const answers: Answer[] = [];
+  if (name === 'heartbeat') {
+    // A heartbeat only proves the client alive; for a session gone it is not an error either.
+    answers.push({ line: n.reqok() });
+  } else {
+    for (const line of lines) {
+      let params: Params;
+      try {
+        params = parseParams(line);
+      } catch (err) {
+        const reqId = scanParam(line, 'LS_reqId');
+        answers.push(reqId !== null && /^\d{1,15}$/.test(reqId) ? { line: n.reqerr(reqId, ConErr.MALFORMED, (err as Error).message) } : unreadable(err));
+        continue;
+      }
+      if (!session || session.closed) {
+        answers.push(missingSession(params, found !== null && !found.found && found.wrongInstance));
+      } else {
+        answers.push(name === 'control' ? await controlLine(session, session.adapterSet, params, false) : messageLine(session, params, false));
+      }
+    }
+  }
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...cors });
+  res.end(answers.map((a) => a.line ?? '').join(''));
+  for (const answer of answers) answer.after?.();
+}
+
+function refuse(res: ServerResponse, cors: Record<string, string>, code: number, message: string): void {
+  if (res.destroyed) return;
+  res.writeHead(200, { ...STREAM_HEADERS, ...cors });
+  res.end(n.conerr(code, message));
+}
+
+function badRequest(res: ServerResponse, message: string): void {
+  res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(`${message}\n`);
+}
+
+/**
+ * Browsers on another origin send their session cookies only with credentials, which in turn needs
+ * the exact origin echoed (never `*`).
+ */
+function corsHeaders(req: IncomingMessage): Record<string, string> {
+  const origin = req.headers.origin;
+  if (typeof origin !== 'string') return {};
+  return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'origin' };
+}

@@ -1,0 +1,203 @@
+/**
+ * WebSocket transport (WS-STREAMING and WS-POLLING). One socket carries, in order: `wsok`, a create
+ * or a bind (first one naming its session), then control, msg and heartbeat frames for that session
+ * with no LS_session of their own, and, for polling, the next binds. Answers to requests go out on
+ * the socket that asked; the session's notifications go to whatever stream it is bound to.
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import * as n from '../../protocol/notifications.ts';
+import { ConErr } from '../../protocol/codes.ts';
+import { TlcpSyntaxError, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
+import type { TransportName } from '../telemetry.ts';
+import { bindRefusal } from '../session/registry.ts';
+import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
+import type { Session } from '../session/session.ts';
+import { HIGH_WATER_BYTES, type Stream } from './stream.ts';
+
+export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+/** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+export class WsConnection {
+  #session: Session | null = null;
+  #stream: WsStream | null = null;
+  // Frames are handled one after the other: an add waiting for its items must not be overtaken.
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly ws: WebSocket,
+    /** The upgraded socket under `ws`: its `drain` ends a congestion. */
+    readonly socket: Duplex,
+    private readonly clientIp: string,
+    private readonly ctx: TlcpContext,
+    private readonly logger: Logger,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        ws.close(1003, 'TLCP frames are text');
+        return;
+      }
+      const text = data.toString();
+      this.#queue = this.#queue.then(() => this.#handle(text)).catch((err: unknown) => {
+        this.logger.error({ err }, 'websocket request failed');
+        this.send(n.error(ConErr.INTERNAL, 'internal error'));
+        ws.close(1011);
+      });
+    });
+    ws.on('error', (err) => this.logger.debug({ err }, 'websocket error'));
+    ws.on('close', () => this.#stream?.lost());
+  }
+
+  send(text: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+  }
+
+  async #handle(text: string): Promise<void> {
+    const frame = parseWsFrame(text);
+    switch (frame.name) {
+      case 'wsok':
+        this.send(n.WSOK);
+        return;
+      case 'create_session':
+      case 'bind_session': {
+        let params;
+        let options: StreamOptions;
+        try {
+          params = parseParams(frame.lines[0] ?? '');
+          options = readStreamOptions(params, this.ctx.keepaliveMs);
+        } catch (err) {
+          this.#refuse(ConErr.MALFORMED, (err as Error).message);
+          return;
+        }
+        let session: Session;
+        if (frame.name === 'create_session') {
+          const opened = await openSession(this.ctx, params, this.clientIp);
+          if (!('id' in opened)) return this.#refuse(opened.code, opened.message);
+          session = opened;
+        } else {
+          const id = params.get('LS_session') ?? this.#session?.id;
+          if (id === undefined) return this.#refuse(ConErr.MALFORMED, 'missing LS_session');
+          const found = this.ctx.registry.lookup(id);
+          if (!found.found) {
+            const refusal = bindRefusal(found);
+            return this.#refuse(refusal.code, refusal.message);
+          }
+          session = found.session;
+        }
+        this.#session = session;
+        const stream = new WsStream(this, options.polling);
+        const result = session.bind(stream, options);
+        if (!result.ok) return this.#refuse(result.code, result.message);
+        this.#stream = stream;
+        return;
+      }
+      case 'control':
+      case 'msg':
+        for (const line of frame.lines) this.#answer(await this.#request(frame.name, line));
+        return;
+      case 'heartbeat':
+        // Over WebSocket the frame itself proves the client alive; no answer is expected.
+        return;
+      default:
+        this.send(n.error(ConErr.MALFORMED, `unknown request ${frame.name.slice(0, 40)}`));
+        this.ws.close(1002, 'not TLCP');
+    }
+  }
+
+  async #request(name: 'control' | 'msg', line: string): Promise<Answer> {
+    let params;
+    try {
+      params = parseParams(line);
+    } catch (err) {
+      return reqIdOf(line) === null ? unreadable(err) : { line: n.reqerr(reqIdOf(line)!, ConErr.MALFORMED, (err as TlcpSyntaxError).message) };
+    }
+    let session = this.#session;
+    const named = params.get('LS_session');
+    if (named !== undefined && named !== session?.id) {
+      const found = this.ctx.registry.lookup(named);
+      if (!found.found) return missingSession(params, found.wrongInstance);
+      session = found.session;
+    }
+    if (!session || session.closed) return missingSession(params, false);
+    return name === 'control' ? controlLine(session, session.adapterSet, params, true) : messageLine(session, params, true);
+  }
+
+  #answer(answer: Answer): void {
+    if (answer.line !== null) this.send(answer.line);
+    answer.after?.();
+  }
+
+  #refuse(code: number, message: string): void {
+    this.send(n.conerr(code, message));
+    this.ws.close(1000);
+  }
+
+  /** The stream of this socket was finished or abandoned by its session. */
+  released(stream: WsStream): void {
+    if (this.#stream === stream) this.#stream = null;
+  }
+}
+
+function reqIdOf(line: string): string | null {
+  const id = scanParam(line, 'LS_reqId');
+  return id !== null && /^\d{1,15}$/.test(id) ? id : null;
+}
+
+class WsStream implements Stream {
+  readonly transport: TransportName;
+  #done = false;
+  #lost: (() => void) | null = null;
+
+  constructor(
+    private readonly conn: WsConnection,
+    readonly polling: boolean,
+  ) {
+    this.transport = polling ? 'WS-POLLING' : 'WS-STREAMING';
+  }
+
+  readonly remaining = Infinity;
+
+  get congested(): boolean {
+    return this.conn.ws.bufferedAmount > HIGH_WATER_BYTES;
+  }
+
+  get closed(): boolean {
+    return this.#done;
+  }
+
+  write(text: string): void {
+    if (!this.#done) this.conn.send(text);
+  }
+
+  finish(text: string, closeSocket = false): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.conn.send(text);
+    this.conn.released(this);
+    // After LOOP the client opens a new socket (streaming) or re-binds on this one (polling).
+    if (closeSocket) this.conn.ws.close(1000);
+  }
+
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.conn.released(this);
+    this.conn.ws.close(1000);
+  }
+
+  onDrain(listener: () => void): void {
+    this.conn.socket.once('drain', listener);
+  }
+
+  onLost(listener: () => void): void {
+    this.#lost = listener;
+  }
+
+  lost(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#lost?.();
+  }
+}
