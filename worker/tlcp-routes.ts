@@ -10,6 +10,7 @@ import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
+import { count } from './registry-client.ts';
 
 /**
  * The shard a URL names by itself: the per-shard hostname (mode `host`) or `/<prefix>/<shard>` in
@@ -38,7 +39,10 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
     if (fixed && er.config.shards.has(fixed.shard)) {
       const direct = await passThroughWebSocket(er, c.req.raw, fixed.shard);
-      if (direct) return direct;
+      if (direct) {
+        count(`cr.${fixed.via}`);
+        return direct;
+      }
     }
     const socket = await cookieForSocket(er, hints);
     return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
