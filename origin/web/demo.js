@@ -37,7 +37,8 @@
     const details = client.connectionDetails;
     const name = details.getServerSocketName();
     $('#server-name').textContent = name || '–';
-    $('#server-address').textContent = details.getServerInstanceAddress() || '–';
+    // Without a control link the session stays on the address the client was given.
+    $('#server-address').textContent = details.getServerInstanceAddress() || details.getServerAddress() || '–';
     $('#session-id').textContent = details.getSessionId() || '–';
     $('#session-count').textContent = sessions ? `session #${sessions}` : '';
   }
