@@ -91,7 +91,7 @@ describe('origins sharing one Redis', () => {
     for (const s of [sa, sb]) {
       await s.merge.until((u) => u.at(-1)?.values.price === 'p40');
       await s.distinct.until((u) => u.at(-1)?.values.line === 'l40');
-      await s.command.until((u) => u.at(-1)?.values.key === 'k39');
+      await s.command.until((u) => u.at(-1)?.values.key === 'k37' && u.at(-1)?.values.command === 'DELETE');
       await s.raw.until((u) => u.at(-1)?.values.price === 'p40');
     }
     for (const mode of ['merge', 'distinct', 'command', 'raw'] as const) {

@@ -52,9 +52,11 @@ export async function connect(url: string, transport = 'WS-STREAMING'): Promise<
 export function subscribe(client: Client, options: SubscribeOptions): Recorder {
   const sub = new Subscription(options.mode, [...options.items], [...options.fields]);
   if (options.dataAdapter) sub.setDataAdapter(options.dataAdapter);
-  if (options.mode !== 'RAW') sub.setRequestedSnapshot(options.snapshot === false ? 'no' : 'yes');
-  // Every update, never conflated: the tests compare exact sequences.
-  sub.setRequestedMaxFrequency('unfiltered' as unknown as number);
+  if (options.mode !== 'RAW') {
+    sub.setRequestedSnapshot(options.snapshot === false ? 'no' : 'yes');
+    // Every update, never conflated: the tests compare exact sequences (RAW never conflates).
+    sub.setRequestedMaxFrequency('unfiltered' as unknown as number);
+  }
   const updates: RecordedUpdate[] = [];
   const endOfSnapshot = new Set<string>();
   const errors: Array<{ code: number; message: string }> = [];
