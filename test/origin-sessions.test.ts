@@ -1,0 +1,177 @@
+/**
+ * Session life with the official client against real origins: content-length rebinds, recovery
+ * after a cut connection, control links, maximum session duration and destroy.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/ports.ts';
+import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startTlcpRelay, type TlcpRelay } from './support/tlcp-relay.ts';
+import { connectClient, publish, until, watchSubscription } from './support/client.ts';
+
+const TOKEN = 'test-publish-token';
+let origin: OriginHandle;
+
+beforeAll(async () => {
+  origin = await startOrigin({ PUBLISH_TOKEN: TOKEN, KEEPALIVE_MS: '2000' });
+});
+afterAll(async () => {
+  await origin?.stop();
+});
+
+async function status(url: string): Promise<{ sessions: number; wrongInstance: number }> {
+  return (await fetch(`${url}/api/status`)).json();
+}
+
+/** Publishes n=1…count to `item`, one every `everyMs`, calling `at(n)` after each. */
+async function publishSequence(url: string, item: string, count: number, everyMs: number, at?: (n: number) => void): Promise<void> {
+  for (let n = 1; n <= count; n++) {
+    await publish(url, TOKEN, { item, fields: { n: String(n), pad: 'x'.repeat(40) } });
+    at?.(n);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const sequenceOf = (updates: Array<{ values: Record<string, string | null> }>) => updates.map((u) => Number(u.values.n));
+const range = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
+
+describe('content length', () => {
+  let relay: TlcpRelay;
+  beforeAll(async () => {
+    relay = await startTlcpRelay(origin.port);
+  });
+  afterAll(async () => {
+    await relay?.close();
+  });
+
+  it('a small content length makes the stream LOOP and re-bind again and again, losing nothing', async () => {
+    const c = await connectClient(`http://127.0.0.1:${relay.port}`, { transport: 'HTTP-STREAMING', contentLength: 1200 });
+    const item = 'content_length_seq';
+    const s = watchSubscription(c.client, { mode: 'DISTINCT', items: [item], fields: ['n', 'pad'], snapshot: 'no', bufferSize: 'unlimited' });
+    await s.subscribed();
+    await publishSequence(origin.url, item, 120, 2);
+    await s.until((u) => u.length >= 120, '120 updates');
+    expect(sequenceOf(s.updates)).toEqual(range(120));
+    const binds = relay.upstream.filter((r) => r.includes('/bind_session.txt')).length;
+    expect(binds).toBeGreaterThan(5);
+    await c.disconnect();
+  });
+});
+
+describe('recovery', () => {
+  let relay: TlcpRelay;
+  beforeAll(async () => {
+    relay = await startTlcpRelay(origin.port);
+  });
+  afterAll(async () => {
+    await relay?.close();
+  });
+
+  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING']) {
+    it(`${transport}: a cut connection is recovered in the same session with no gap and no duplicate`, async () => {
+      const c = await connectClient(`http://127.0.0.1:${relay.port}`, { transport });
+      const sessionId = c.client.connectionDetails.getSessionId();
+      const item = `recovery_${transport}`;
+      const s = watchSubscription(c.client, { mode: 'DISTINCT', items: [item], fields: ['n', 'pad'], snapshot: 'no', bufferSize: 'unlimited' });
+      await s.subscribed();
+      const from = relay.upstream.length;
+      await publishSequence(origin.url, item, 150, 5, (n) => {
+        if (n === 50) relay.cut();
+      });
+      await s.until((u) => u.length >= 150, '150 updates', 30_000);
+      expect(sequenceOf(s.updates)).toEqual(range(150));
+      expect(relay.upstream.slice(from).some((r) => /LS_recovery_from=\d+/.test(r))).toBe(true);
+      expect(c.client.connectionDetails.getSessionId()).toBe(sessionId);
+      expect(c.statuses).toContain('DISCONNECTED:TRYING-RECOVERY');
+      await c.disconnect();
+    });
+  }
+});
+
+describe('control link', () => {
+  let linked: OriginHandle;
+  let entry: TlcpRelay;
+  let link: TlcpRelay;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    entry = await startTlcpRelay(port);
+    link = await startTlcpRelay(port);
+    linked = await startOrigin({ PORT: String(port), PUBLISH_TOKEN: TOKEN, CONTROL_LINK: `127.0.0.1:${link.port}/pfx` });
+  });
+  afterAll(async () => {
+    await Promise.all([entry?.close(), link?.close(), linked?.stop()]);
+  });
+
+  it('HTTP: every request after CONOK (bind, control, msg) goes to the control link, path prefix included', async () => {
+    const c = await connectClient(`http://127.0.0.1:${entry.port}`, { transport: 'HTTP-STREAMING' });
+    const s = watchSubscription(c.client, { mode: 'MERGE', items: ['control_link_item'], fields: ['v'] });
+    await s.subscribed();
+    await publish(linked.url, TOKEN, { item: 'control_link_item', fields: { v: 'through the link' } });
+    await s.until((u) => u.some((x) => x.values.v === 'through the link'), 'update');
+    c.client.sendMessage('CHAT|over the link');
+    await until(() => link.upstream.some((r) => r.includes('/msg.txt')), 5000, () => 'no msg request on the link');
+    await c.disconnect();
+
+    expect(entry.upstream.join('')).toMatch(/POST \/lightstreamer\/create_session\.txt/);
+    expect(entry.upstream.join('')).not.toMatch(/bind_session|control\.txt|msg\.txt/);
+    const onLink = link.upstream.join('');
+    expect(onLink).toMatch(/POST \/pfx\/lightstreamer\/bind_session\.txt/);
+    expect(onLink).toMatch(/POST \/pfx\/lightstreamer\/control\.txt/);
+    expect(onLink).toMatch(/POST \/pfx\/lightstreamer\/msg\.txt/);
+  });
+
+  it('WebSocket: after a cut, recovery and the next socket go to the control link', async () => {
+    const c = await connectClient(`http://127.0.0.1:${entry.port}`, { transport: 'WS-STREAMING' });
+    const s = watchSubscription(c.client, { mode: 'MERGE', items: ['control_link_ws'], fields: ['v'], snapshot: 'yes' });
+    await s.subscribed();
+    // Created on the entry's socket, the session then lives there until that socket dies.
+    expect(entry.upstream.join('')).toMatch(/GET \/lightstreamer HTTP/i);
+    const before = link.upstream.length;
+    entry.cut();
+    await publish(linked.url, TOKEN, { item: 'control_link_ws', fields: { v: 'after the cut' } });
+    await s.until((u) => u.some((x) => x.values.v === 'after the cut'), 'update after the cut');
+    await until(() => link.upstream.slice(before).join('').includes('GET /pfx/lightstreamer HTTP'), 10_000, () => 'no socket on the link');
+    const onLink = link.upstream.slice(before).join('');
+    expect(onLink).toMatch(/POST \/pfx\/lightstreamer\/bind_session\.txt[^]*LS_recovery_from=\d+/);
+    expect(onLink).toMatch(/sec-websocket-protocol: TLCP-2\.5\.0\.lightstreamer\.com/i);
+    await c.disconnect();
+  });
+});
+
+describe('maximum session duration', () => {
+  let short: OriginHandle;
+  beforeAll(async () => {
+    // 0.05 minutes: sessions end with END 48 after three seconds.
+    short = await startOrigin({ PUBLISH_TOKEN: TOKEN, MAX_SESSION_DURATION_MINUTES: '0.05' });
+  });
+  afterAll(async () => {
+    await short?.stop();
+  });
+
+  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING']) {
+    it(`${transport}: END 48, then the client opens a new session by itself and resubscribes`, async () => {
+      const c = await connectClient(short.url, { transport });
+      const first = c.client.connectionDetails.getSessionId();
+      const item = `duration_${transport}`;
+      const s = watchSubscription(c.client, { mode: 'MERGE', items: [item], fields: ['v'], snapshot: 'yes' });
+      await s.subscribed();
+      await until(() => c.client.connectionDetails.getSessionId() !== first, 10_000, () => `no new session: ${c.statuses.join(' > ')}`);
+      await c.status(new RegExp(`^CONNECTED:${transport}$`), c.statuses.length - 1);
+      expect(c.serverErrors).toEqual([]);
+      await publish(short.url, TOKEN, { item, fields: { v: 'after END 48' } });
+      await s.until((u) => u.some((x) => x.values.v === 'after END 48'), 'update on the new session');
+      await c.disconnect();
+    });
+  }
+});
+
+describe('destroy', () => {
+  it('disconnecting over WebSocket destroys the session on the origin', async () => {
+    const c = await connectClient(origin.url, { transport: 'WS-STREAMING' });
+    const id = c.client.connectionDetails.getSessionId();
+    expect(id.startsWith(`${origin.shardId}.`)).toBe(true);
+    const before = (await status(origin.url)).sessions;
+    await c.disconnect();
+    await expect.poll(async () => (await status(origin.url)).sessions).toBe(before - 1);
+  });
+});
