@@ -169,7 +169,11 @@ export class RedisBus implements Bus {
       this.#byChannel.set(this.#channel(item), watched);
       watched.syncing = this.#subscribeAndLoad(watched);
     }
-    const watcher = (event: ItemEvent) => onEvent(event);
+    // Events folded before this watcher's snapshot is taken are in that snapshot: skip them.
+    let snapshotTaken = false;
+    const watcher = (event: ItemEvent) => {
+      if (snapshotTaken) onEvent(event);
+    };
     // Counted before the first snapshot arrives, so a concurrent close does not drop the item.
     watched.watchers.add(watcher);
     const held = watched;
@@ -186,6 +190,7 @@ export class RedisBus implements Bus {
         throw err;
       }
     }
+    snapshotTaken = true;
     return { snapshot: held.state.snapshot(), close };
   }
 
