@@ -13,7 +13,7 @@ export interface RawResponse {
 }
 
 /** POSTs a TLCP request (`name` like `control`) and reads the whole response. */
-export async function tlcpPost(baseUrl: string, name: string, body: string | Uint8Array, query = 'LS_protocol=TLCP-2.5.0'): Promise<RawResponse> {
+export async function tlcpPost(baseUrl: string, name: string, body: string | Uint8Array<ArrayBuffer>, query = 'LS_protocol=TLCP-2.5.0'): Promise<RawResponse> {
   const res = await fetch(`${baseUrl}/lightstreamer/${name}.txt?${query}`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain; charset=utf-8' },
