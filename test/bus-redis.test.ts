@@ -213,6 +213,42 @@ describe('redis bus', () => {
     await expect(b.publish('x', { a: '2' })).rejects.toBeInstanceOf(BusUnavailableError);
   });
 
+  it('takes updates from an external producer that runs the documented script', async () => {
+    const b = bus({ prefix: 'edgepush:' });
+    const got: ItemEvent[] = [];
+    await b.watch('ext/1', (e) => got.push(e));
+    const raw = new Redis(redis.url);
+    try {
+      const lua = readFileSync(new URL('../origin/bus/redis-publish.lua', import.meta.url), 'utf8');
+      const keys = ['meta', 'merged', 'history', 'rows', 'order'].map((k) => `edgepush:{ext/1}:${k}`);
+      const run = (fields: string) => raw.eval(lua, 5, ...keys, 'ext/1', fields, 100, 'producer-epoch', '', 'edgepush:{ext/1}:events');
+      expect(await run('{"price":"9.50","note":null}')).toBe(1);
+      await expect(run('["not","an","object"]')).rejects.toThrow(/JSON object/);
+      await expect(run('{"price":9.5}')).rejects.toThrow(/strings or null/);
+      await until(() => got.length === 1);
+      expect(got[0]).toEqual({ item: 'ext/1', seq: 1, fields: { price: '9.50', note: null } });
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('stops an exclusive task that can no longer renew its lock', async () => {
+    const own = await startRedis();
+    try {
+      const b = bus({ url: own.url, prefix: 'renew:', lockTtlMs: 600 });
+      let signal: AbortSignal | null = null;
+      b.runExclusive('feed', (s) => (signal = s));
+      await until(() => signal !== null);
+      await own.kill();
+      const killedAt = Date.now();
+      await until(() => signal!.aborted, 5_000);
+      // Before the lock could expire and let another holder start.
+      expect(Date.now() - killedAt).toBeLessThan(600);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('hands an exclusive task over when its holder dies without releasing it', async () => {
     const ttl = 1_000;
     // One process (node --import tsx), not the tsx launcher: SIGKILL must hit the lock holder itself.

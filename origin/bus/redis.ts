@@ -199,27 +199,34 @@ export class RedisBus implements Bus {
     const token = randomUUID();
     const ttl = this.#lockTtlMs;
     let controller: AbortController | null = null;
-    let confirmedAt = 0;
     let timer: NodeJS.Timeout | undefined;
+    let watchdog: NodeJS.Timeout | undefined;
     let stopped = false;
 
     const lose = (why: string) => {
+      clearTimeout(watchdog);
       if (!controller) return;
       this.#logger?.warn({ name, why }, 'exclusive task lost its lock; stopping it');
       controller.abort();
       controller = null;
     };
+    // The task runs only while the lock is surely ours: unless a renewal confirms it, the task
+    // stops a third of a TTL before the lock can expire and a replacement can start.
+    const confirmed = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => lose('cannot renew the lock'), (ttl * 2) / 3);
+    };
     const step = async () => {
       try {
         if (controller) {
-          if ((await this.#fast.edgepushRenew(key, token, ttl)) === 1) confirmedAt = Date.now();
+          if ((await this.#fast.edgepushRenew(key, token, ttl)) === 1) confirmed();
           else lose('lock expired or taken over');
         } else if ((await this.#fast.set(key, token, 'PX', ttl, 'NX')) === 'OK') {
           if (stopped) {
             await this.#fast.edgepushRelease(key, token);
             return;
           }
-          confirmedAt = Date.now();
+          confirmed();
           controller = new AbortController();
           this.#logger?.info({ name }, 'exclusive task acquired its lock');
           try {
@@ -229,9 +236,7 @@ export class RedisBus implements Bus {
           }
         }
       } catch {
-        // Unreachable Redis: keep the task only while the lock is surely still ours, so a
-        // replacement never runs alongside it.
-        if (controller && Date.now() - confirmedAt > (ttl * 2) / 3) lose('cannot renew the lock');
+        // Redis unreachable: the watchdog decides whether the task may keep running.
       }
       if (!stopped) timer = setTimeout(step, ttl / 3);
     };
@@ -241,6 +246,7 @@ export class RedisBus implements Bus {
       if (stopped) return;
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(watchdog);
       this.#exclusives.delete(stop);
       if (controller) {
         controller.abort();
