@@ -70,6 +70,7 @@ const PAGE = /* html */ `<!doctype html>
   .bar { height: 6px; border-radius: 3px; background: var(--panel-2); overflow: hidden; margin-top: 4px; min-width: 80px; }
   .bar > i { display: block; height: 100%; background: var(--accent); }
   .error { color: var(--bad); font-size: 12px; }
+  tr.stale .sessions, tr.stale .updates { opacity: .45; }
   a.dash { color: var(--accent); font-family: system-ui, sans-serif; font-size: 12px; text-decoration: none; margin-left: 6px; }
   a.dash:hover { text-decoration: underline; }
   button, input { font: inherit; border-radius: 7px; border: 1px solid var(--line); background: var(--panel-2); color: var(--text); padding: 5px 10px; }
@@ -185,6 +186,9 @@ const PAGE = /* html */ `<!doctype html>
     const res = await fetch(adminBase + path, {
       ...init,
       cache: 'no-store',
+      // Without credentials a 401 carrying a Basic challenge never opens the browser's login dialog:
+      // the secret typed into this page is the only credential it uses.
+      credentials: 'omit',
       headers: { authorization: 'Bearer ' + secret, ...(init.body ? { 'content-type': 'application/json' } : {}) },
       signal: AbortSignal.timeout(5000),
     });
@@ -232,8 +236,10 @@ const PAGE = /* html */ `<!doctype html>
     const shards = d.shards || [];
     const counters = d.counters || {};
     const healthy = shards.filter((s) => s.healthy).length;
-    const sessions = shards.reduce((a, s) => a + (s.sessions || 0), 0);
-    const updates = shards.reduce((a, s) => a + ((s.origin && s.origin.updatesPerSecond) || 0), 0);
+    // A shard that is down keeps the figures of its last good probe: they are history, not load.
+    const live = shards.filter((s) => s.healthy);
+    const sessions = live.reduce((a, s) => a + (s.sessions || 0), 0);
+    const updates = live.reduce((a, s) => a + ((s.origin && s.origin.updatesPerSecond) || 0), 0);
     // The edge counts placements of new sessions as s.<via> and homing of a session's control and
     // rebind requests as cr.<via>, where <via> is the mode (or balance) that decided.
     const decisions = Object.entries(counters)
@@ -246,9 +252,10 @@ const PAGE = /* html */ `<!doctype html>
     const failovers = counters.failovers || 0;
 
     kpi('shards', healthy + ' / ' + shards.length, shards.filter((s) => s.draining).length + ' draining', healthy < shards.length);
-    kpi('sessions', fmt.format(sessions), 'as last reported by the origins');
-    kpi('updates', fmt.format(updates), 'sum over healthy origins');
-    kpi('decisions', fmt.format(decisionsTotal), new Set(decisions.map((x) => x.mode)).size + ' modes in use');
+    kpi('sessions', fmt.format(sessions), 'on healthy shards, at their last probe');
+    kpi('updates', fmt.format(updates), 'delivered by healthy shards');
+    const modes = new Set(decisions.map((x) => x.mode)).size;
+    kpi('decisions', fmt.format(decisionsTotal), modes + (modes === 1 ? ' mode' : ' modes') + ' in use');
     kpi('violations', fmt.format(violations), 'sticky sources that disagreed', violations > 0);
     kpi('failovers', fmt.format(failovers), 'requests of sessions whose shard is gone', failovers > 0);
     kpi('moved', fmt.format(counters.moved || 0), 'by drain and shed (END 48)');
@@ -280,7 +287,8 @@ const PAGE = /* html */ `<!doctype html>
         : s.draining ? '<span class="pill warn">draining</span>'
         : '<span class="pill ok">serving</span>' + (s.shedPending ? '<div class="muted">shedding ' + s.shedPending + '</div>' : '');
       $('.sessions', tr).innerHTML = fmt.format(s.sessions || 0) + '<div class="bar"><i style="width:' + ((100 * (s.sessions || 0)) / maxSessions).toFixed(1) + '%"></i></div>';
-      $('.updates', tr).textContent = s.origin && typeof s.origin.updatesPerSecond === 'number' ? fmt.format(s.origin.updatesPerSecond) : '–';
+      $('.updates', tr).textContent = s.healthy && s.origin && typeof s.origin.updatesPerSecond === 'number' ? fmt.format(s.origin.updatesPerSecond) : '–';
+      tr.classList.toggle('stale', !s.healthy);
       $('.weight', tr).innerHTML = fmt.format(s.weight) + (s.weightOverride != null ? '<div class="muted">configured ' + fmt.format(s.configuredWeight) + '</div>' : '');
       $('.moved', tr).textContent = fmt.format(s.moved || 0);
       $('.probe', tr).textContent = ago(s.lastProbeAt);
