@@ -82,20 +82,20 @@ interface ModeCase {
   readonly ignoreControlLink?: boolean;
   readonly cookies?: boolean;
   readonly headers?: (n: number) => Record<string, string>;
-  /** Where CR requests go, from the client's point of view (CONOK's control link as applied). */
-  readonly instanceAddress: (shard: string) => string | RegExp;
+  /** Where CR requests go by CONOK's control link, for modes that use one. */
+  readonly instanceAddress?: (shard: string) => string;
 }
 
 const cases: ModeCase[] = [
   { mode: 'path', shards: ['s1', 's2'], url: () => edge.urlFor('localhost'), instanceAddress: (s) => `${edge.urlFor('localhost')}/s/${s}` },
-  { mode: 'session-id', shards: ['s1', 's2'], url: () => edge.urlFor('sid.localhost'), ignoreControlLink: true, instanceAddress: () => edge.urlFor('sid.localhost') },
+  { mode: 'session-id', shards: ['s1', 's2'], url: () => edge.urlFor('sid.localhost'), ignoreControlLink: true },
   { mode: 'host', shards: ['s1', 's2'], url: () => edge.urlFor('push.localhost'), instanceAddress: (s) => edge.urlFor(`${s}.localhost`) },
   { mode: 'partial', shards: ['s1', 's2'], url: () => edge.urlFor('partial.localhost'), instanceAddress: (s) => `http://127.0.0.1:${crPorts[s]}` },
-  { mode: 'cookie', shards: ['p1', 'p2'], url: (n) => edge.urlFor(`c${n}.cookie.localhost`), cookies: true, instanceAddress: () => /cookie\.localhost/ },
+  { mode: 'cookie', shards: ['p1', 'p2'], url: (n) => edge.urlFor(`c${n}.cookie.localhost`), cookies: true },
   // All test clients share 127.0.0.1; locally workerd takes CF-Connecting-IP from the request, which
   // on Cloudflare only the platform sets, so each client plays a different source address.
-  { mode: 'ip', shards: ['p1', 'p2'], url: () => edge.urlFor('ip.localhost'), headers: (n) => ({ 'CF-Connecting-IP': `10.0.0.${n}` }), instanceAddress: () => edge.urlFor('ip.localhost') },
-  { mode: 'pin', shards: ['p1', 'p2'], url: () => edge.urlFor('pin.localhost'), instanceAddress: () => edge.urlFor('pin.localhost') },
+  { mode: 'ip', shards: ['p1', 'p2'], url: () => edge.urlFor('ip.localhost'), headers: (n) => ({ 'CF-Connecting-IP': `10.0.0.${n}` }) },
+  { mode: 'pin', shards: ['p1', 'p2'], url: () => edge.urlFor('pin.localhost') },
 ];
 
 async function sessionsOn(shards: readonly string[]): Promise<Record<string, number>> {
@@ -105,7 +105,11 @@ async function sessionsOn(shards: readonly string[]): Promise<Record<string, num
 
 describe.each(cases)('mode $mode', (mc) => {
   it('spreads sessions over both shards and keeps every CR request on the session’s shard', async () => {
-    await waitUntil(async () => Object.values(await sessionsOn(mc.shards)).every((n) => n === 0), 15_000, () => 'sessions of an earlier case linger');
+    // Closed clients leave sessions waiting for recovery; end them so counts below are this case's.
+    for (const o of Object.values(origins)) {
+      await fetch(`${o.url}/api/sessions/end`, { method: 'POST', headers: { authorization: `Bearer ${secrets.originAdmin}`, 'content-type': 'application/json' }, body: '{"all":true}' });
+    }
+    await waitUntil(async () => Object.values(await sessionsOn(mc.shards)).every((n) => n === 0), 5_000, () => 'sessions of an earlier case linger');
     const wrongBefore = await Promise.all(mc.shards.map(async (s) => (await originStatus(origins[s].url)).wrongInstance));
     const item = `routing_${mc.mode}`;
     const clients: TestClient[] = [];
@@ -152,10 +156,10 @@ describe.each(cases)('mode $mode', (mc) => {
         // One session for the whole run: no CR request ever met "session not found".
         expect(c.sessions).toHaveLength(1);
         expect(c.statuses.filter((s) => s.startsWith('DISCONNECTED'))).toEqual([]);
-        const address = c.client.connectionDetails.getServerInstanceAddress() ?? '';
-        const expected = mc.instanceAddress(c.shard()!);
-        if (typeof expected === 'string') expect(address.replace(/\/lightstreamer$/, '').replace(/\/$/, '')).toBe(expected);
-        else expect(address).toMatch(expected);
+        if (mc.instanceAddress) {
+          const address = c.client.connectionDetails.getServerInstanceAddress() ?? '';
+          expect(address.replace(/\/$/, '')).toBe(mc.instanceAddress(c.shard()!));
+        }
       }
     } finally {
       for (const c of clients) c.close();

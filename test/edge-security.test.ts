@@ -83,7 +83,8 @@ describe('never an open proxy', () => {
     }
     for (const prefix of ['/s/g9', '/s/127.0.0.1:22', '/s/..', '/x/g1', '/s/g1/extra']) {
       const res = await raw(`${prefix}/lightstreamer/bind_session.txt?LS_protocol=TLCP-2.5.0`, 'LS_session=g1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n');
-      expect([res.status, res.body], prefix).toSatisfy(([status, body]: [number, string]) => status === 404 || body === 'CONERR,20,Session not found\r\n');
+      // `/s/..` normalises to the balancing path, where the id routes to g1, which does not know it.
+      expect([res.status, res.body], prefix).toSatisfy(([status, body]: [number, string]) => status === 404 || /^CONERR,20,/i.test(body));
     }
     const heartbeat = await raw('/lightstreamer/heartbeat.txt?LS_session=nope', '\r\n');
     expect(heartbeat.body).toBe('REQOK\r\n');

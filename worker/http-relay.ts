@@ -5,7 +5,7 @@ import { clientHeaders, originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
 import { noShardResponse, sessionGoneBody, tlcpResponse } from './failover.ts';
 import { stickyCookieFor } from './affinity.ts';
-import { onSessionCreated, streamDeadline } from './session-created.ts';
+import { controlLinkFor, onConok, streamDeadline } from './session-created.ts';
 import { editFirstLine, endAt } from './stream-transforms.ts';
 import { count, reportUnreachable } from './registry-client.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
@@ -44,10 +44,13 @@ export async function relayHttp(er: EdgeRequest, request: Request, endpoint: End
     reportUnreachable(er.env, home.shard, er.waitUntil);
     return tlcpResponse(sessionGoneBody(endpoint, body));
   }
-  const deadline = endpoint === 'bind_session' && isStreaming(body) ? streamDeadline(er) : null;
-  if (deadline === null || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+  if (endpoint !== 'bind_session' || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+  let stream = res.body;
+  if (controlLinkFor(er, home.shard) !== null) stream = stream.pipeThrough(editFirstLine((line) => onConok(er, home.shard, line, false)));
+  const deadline = isStreaming(body) ? streamDeadline(er) : null;
   // Terminating the client side cancels the pipe, which closes the origin connection with it.
-  return new Response(res.body.pipeThrough(endAt(deadline, () => count('maxDurationEnds'))), { status: res.status, headers: clientHeaders(res.headers) });
+  if (deadline !== null) stream = stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
+  return new Response(stream, { status: res.status, headers: clientHeaders(res.headers) });
 }
 
 /**
@@ -74,7 +77,7 @@ async function createSession(er: EdgeRequest, request: Request, pathAndQuery: st
     if (cookie) headers.append('set-cookie', cookie);
   }
   if (!res.body) return new Response(null, { status: res.status, headers });
-  let stream = res.body.pipeThrough(editFirstLine((line) => onSessionCreated(er, shard, line)));
+  let stream = res.body.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
   const deadline = isStreaming(body) ? streamDeadline(er) : null;
   if (deadline !== null) stream = stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
   return new Response(stream, { status: res.status, headers });

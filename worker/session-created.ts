@@ -23,15 +23,16 @@ export function controlLinkFor(er: EdgeRequest, shard: string): string | null {
 }
 
 /**
- * Acts on the first line of a create response: learns the pin when the domain needs one and
- * rewrites the control link. Returns the line to send on.
+ * Acts on the CONOK of a create or bind response: learns the pin of a new session when the domain
+ * needs one, and rewrites the control link — on binds too, since the client adopts the link of
+ * every CONOK it reads. Returns the line to send on.
  */
-export async function onSessionCreated(er: EdgeRequest, shard: string, line: string): Promise<string> {
+export async function onConok(er: EdgeRequest, shard: string, line: string, created: boolean): Promise<string> {
   const conok = conokOf(line);
   if (!conok) return line;
   const modes = er.domain.modes;
   const selfRouting = modes.includes('session-id') && shardOfSessionId(conok.session) === shard;
-  if (modes.includes('pin') && !selfRouting) await learnPin(er, conok.session, shard);
+  if (created && modes.includes('pin') && !selfRouting) await learnPin(er, conok.session, shard);
   const link = controlLinkFor(er, shard);
   return link ? withControlLink(conok.fields, link) : line;
 }

@@ -4,7 +4,7 @@ import { parseWsFrame, scanParam } from '../protocol/request.ts';
 import { WSOK } from '../protocol/notifications.ts';
 import { originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type RouteHints } from './session-routing.ts';
-import { onSessionCreated, streamDeadline } from './session-created.ts';
+import { controlLinkFor, onConok, streamDeadline } from './session-created.ts';
 import { count, reportUnreachable } from './registry-client.ts';
 import { isServing } from './balance.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
@@ -36,11 +36,12 @@ async function connect(er: EdgeRequest, request: Request, shard: string): Promis
 }
 
 /**
- * A socket whose shard the URL names, on a live shard, with no stream deadline: the upgrade passes
- * straight through and the runtime relays frames without the Worker touching them.
+ * A socket whose shard the URL names, on a live shard, with nothing to edit (no control link to
+ * rewrite, no stream deadline): the upgrade passes straight through and the runtime relays frames
+ * without the Worker touching them.
  */
 export async function passThroughWebSocket(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
-  if (!isServing(er.snapshot, shard) || streamDeadline(er) !== null) return null;
+  if (!isServing(er.snapshot, shard) || controlLinkFor(er, shard) !== null || er.domain.maxSessionMinutes > 0) return null;
   try {
     const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', upgradeInit(er, request));
     return res.webSocket ? res : null;
@@ -68,9 +69,10 @@ class SocketRelay {
   private origin: WebSocket | null = null;
   private routed = false;
   private readonly queue: (string | ArrayBuffer)[] = [];
-  /** Origin → client messages are edited in order (CONOK may await a pin write). */
+  /** Origin → client messages go out in order even when one waits (CONOK awaiting a pin write). */
   private outbound: Promise<void> = Promise.resolve();
   private originWsokPending = true;
+  /** Until its CONOK passes: the socket created a session whose pin may need learning. */
   private creating = false;
   private shard = '';
   private deadlineTimer: number | null = null;
@@ -137,27 +139,27 @@ class SocketRelay {
   }
 
   private fromOrigin(data: string | ArrayBuffer): void {
-    if (typeof data !== 'string' || (!this.originWsokPending && !this.creating)) {
-      this.outbound = this.outbound.then(() => this.toClient(data));
-      return;
+    this.outbound = this.outbound.then(() => this.forward(data));
+  }
+
+  /** Drops the origin's WSOK (the client already got the edge's) and edits every CONOK line. */
+  private async forward(data: string | ArrayBuffer): Promise<void> {
+    if (typeof data !== 'string') return this.toClient(data);
+    let text = data;
+    if (this.originWsokPending && text.startsWith('WSOK')) {
+      this.originWsokPending = false;
+      text = text.replace(/^WSOK(\r\n)?/, '');
     }
-    this.outbound = this.outbound.then(async () => {
-      let text = data;
-      if (this.originWsokPending && text.startsWith('WSOK')) {
-        this.originWsokPending = false;
-        text = text.replace(/^WSOK(\r\n)?/, '');
+    if (text.startsWith('CONOK,') || text.includes('\nCONOK,')) {
+      const lines = text.split('\r\n');
+      for (let i = 0; i < lines.length; i++) {
+        if (!lines[i].startsWith('CONOK,')) continue;
+        lines[i] = await onConok(this.er, this.shard, lines[i], this.creating);
+        this.creating = false;
       }
-      if (this.creating) {
-        const lines = text.split('\r\n');
-        const i = lines.findIndex((l) => l.startsWith('CONOK,') || l.startsWith('CONERR,'));
-        if (i >= 0) {
-          this.creating = false;
-          lines[i] = await onSessionCreated(this.er, this.shard, lines[i]);
-          text = lines.join('\r\n');
-        }
-      }
-      if (text.length > 0) this.toClient(text);
-    });
+      text = lines.join('\r\n');
+    }
+    if (text.length > 0) this.toClient(text);
   }
 
   private toClient(data: string | ArrayBuffer): void {
