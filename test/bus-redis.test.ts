@@ -208,6 +208,10 @@ describe('redis bus', () => {
     const own = await startRedis();
     const b = bus({ url: own.url, prefix: 'down:' });
     await b.publish('x', { a: '1' });
+    // A bad update is the caller's fault, not an outage.
+    const bad = await b.publish('x', { a: 1 } as never).catch((e: unknown) => e);
+    expect(bad).not.toBeInstanceOf(BusUnavailableError);
+    expect(String(bad)).toMatch(/strings or null/);
     await own.kill();
     await until(() => !b.status().connected);
     await expect(b.publish('x', { a: '2' })).rejects.toBeInstanceOf(BusUnavailableError);

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
 import { COMMAND_FIELD, ItemState, KEY_FIELD, freezeEvent } from './item-state.ts';
@@ -319,8 +319,9 @@ export class RedisBus implements Bus {
         this.#channel(item),
       );
     } catch (err) {
-      if (this.#fast.status !== 'ready') throw new BusUnavailableError(`redis unreachable: ${(err as Error).message}`);
-      throw err;
+      // Redis answered with an error (a bad update): the caller's fault. Anything else is the link.
+      if (err instanceof ReplyError) throw err;
+      throw new BusUnavailableError(`redis unreachable: ${(err as Error).message}`);
     }
   }
 
