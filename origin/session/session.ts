@@ -309,6 +309,8 @@ export class Session implements SubscriptionOutput {
       this.#streamLines += count;
       this.services.telemetry.notificationsSent += count;
       this.#write(stream, chunk);
+      // From here on updates are held rather than written; the drain releases them.
+      if (stream.congested) this.#markSlow(stream);
     }
     if (mustLoop) this.#loop(stream);
     else if (stream.polling && count > 0) this.#scheduleEndPoll();

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr } from '../../protocol/codes.ts';
+import { ConErr, ReqErr } from '../../protocol/codes.ts';
 import { isRequestName, parseParams, scanParam, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
 import { BodyTooLarge, readBody } from '../http-body.ts';
 import { bindRefusal } from '../session/registry.ts';
@@ -117,7 +117,7 @@ async function answerLines(
         params = parseParams(line);
       } catch (err) {
         const reqId = scanParam(line, 'LS_reqId');
-        answers.push(reqId !== null && /^\d{1,15}$/.test(reqId) ? { line: n.reqerr(reqId, ConErr.MALFORMED, (err as Error).message) } : unreadable(err));
+        answers.push(reqId !== null && /^\d{1,15}$/.test(reqId) ? { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) } : unreadable(err));
         continue;
       }
       if (!session || session.closed) {

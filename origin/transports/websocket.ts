@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr } from '../../protocol/codes.ts';
+import { ConErr, ReqErr } from '../../protocol/codes.ts';
 import { TlcpSyntaxError, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
 import type { TransportName } from '../telemetry.ts';
 import { bindRefusal } from '../session/registry.ts';
@@ -111,7 +111,7 @@ export class WsConnection {
     try {
       params = parseParams(line);
     } catch (err) {
-      return reqIdOf(line) === null ? unreadable(err) : { line: n.reqerr(reqIdOf(line)!, ConErr.MALFORMED, (err as TlcpSyntaxError).message) };
+      return reqIdOf(line) === null ? unreadable(err) : { line: n.reqerr(reqIdOf(line)!, ReqErr.MALFORMED, (err as TlcpSyntaxError).message) };
     }
     let session = this.#session;
     const named = params.get('LS_session');

@@ -1,0 +1,102 @@
+/**
+ * What an origin does under pressure or in its other configurations: slow consumers stay bounded
+ * (MERGE conflates, RAW reports lost updates), silent streams get keepalives, and the opaque
+ * session-id style used by the edge's learned-pin mode.
+ */
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { publish } from './support/client.ts';
+import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
+
+const TOKEN = 'robust-publish-token';
+let origin: OriginHandle;
+
+beforeAll(async () => {
+  origin = await startOrigin({ PUBLISH_TOKEN: TOKEN });
+});
+afterAll(async () => {
+  await origin?.stop();
+});
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${origin.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  return line ? Number(line.split(' ').at(-1)) : NaN;
+}
+
+describe('slow consumer', () => {
+  it('a client that stops reading is conflated (MERGE) and told of losses (RAW), then catches up', async () => {
+    const s = new RawSocket(origin.url);
+    await s.create();
+    s.send('control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=slow_merge&LS_schema=n%20pad');
+    s.send('control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=RAW&LS_group=slow_raw&LS_schema=n&LS_requested_buffer_size=10');
+    await s.line(/^REQOK,2$/);
+    const conflatedBefore = await metric('edgepush_updates_conflated_total');
+    const socket = (s.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    // Far more than the kernel buffers of a loopback connection (a few MB) can absorb.
+    const pad = 'p'.repeat(8000);
+    for (let batch = 0; batch < 120; batch++) {
+      const updates = [];
+      for (let i = 1; i <= 25; i++) {
+        const n = String(batch * 25 + i);
+        updates.push({ item: 'slow_merge', fields: { n, pad } }, { item: 'slow_raw', fields: { n } });
+      }
+      await publish(origin.url, TOKEN, updates);
+    }
+    await expect.poll(() => metric('edgepush_slow_consumers')).toBe(1);
+    expect(await metric('edgepush_updates_conflated_total')).toBeGreaterThan(conflatedBefore + 1000);
+    socket.resume();
+    // The latest values always arrive: conflation drops intermediate states, never the last one.
+    await s.line(/^U,1,1,3000\|/, 0, 15_000);
+    await s.line(/^U,2,1,3000$/, 0, 15_000);
+    const lost = s.lines.filter((l) => l.startsWith('OV,2,1,')).reduce((sum, l) => sum + Number(l.split(',')[3]), 0);
+    const rawDelivered = s.lines.filter((l) => l.startsWith('U,2,1,')).length;
+    expect(lost).toBeGreaterThan(0);
+    expect(rawDelivered + lost).toBe(3000);
+    expect(s.lines.filter((l) => l.startsWith('U,1,1,')).length).toBeLessThan(3000);
+    await expect.poll(() => metric('edgepush_slow_consumers')).toBe(0);
+    s.close();
+  });
+});
+
+describe('keepalive', () => {
+  it('a silent stream gets PROBE within the keepalive it announced', async () => {
+    const s = new RawSocket(origin.url);
+    await s.create('LS_adapter_set=DEMO&LS_cid=raw&LS_keepalive_millis=1000');
+    expect(s.lines.find((l) => l.startsWith('CONOK,'))?.split(',')[3]).toBe('1000');
+    const from = s.lines.length;
+    await s.line(/^PROBE$/, from, 1500);
+    s.close();
+  });
+
+  it('a poll with nothing to say waits the idle time, then LOOPs with the polling delay', async () => {
+    const id = await createPollingSession(origin.url);
+    const started = Date.now();
+    const poll = await tlcpPost(origin.url, 'bind_session', `LS_session=${id}&LS_polling=true&LS_polling_millis=250&LS_idle_millis=400\r\n`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(poll.lines[0]).toMatch(/^CONOK,[^,]+,50000,400,\*$/);
+    expect(poll.lines.at(-1)).toBe('LOOP,250');
+    expect(poll.lines).not.toContain('PROBE');
+  });
+});
+
+describe('opaque session ids', () => {
+  let opaque: OriginHandle;
+  beforeAll(async () => {
+    opaque = await startOrigin({ SESSION_ID_STYLE: 'opaque' });
+  });
+  afterAll(async () => {
+    await opaque?.stop();
+  });
+
+  it('ids carry no shard, and sessions work all the same', async () => {
+    const id = await createPollingSession(opaque.url);
+    expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const poll = await tlcpPost(opaque.url, 'bind_session', `LS_session=${id}&LS_polling=true&LS_idle_millis=0\r\n`);
+    expect(poll.lines[0]).toBe(`CONOK,${id},50000,0,*`);
+    const unknown = await tlcpPost(opaque.url, 'bind_session', `LS_session=${'C'.repeat(32)}&LS_polling=true\r\n`);
+    expect(unknown.lines[0]).toMatch(/^CONERR,20,/);
+  });
+});
