@@ -24,6 +24,7 @@ test('GET /metrics exposes telemetry and Node process metrics in Prometheus text
   expect(value(text, 'edgepush_sessions{shard="m1"}')).toBe(0);
   expect(value(text, 'edgepush_sessions_bound{transport="WS-STREAMING",shard="m1"}')).toBe(0);
   expect(value(text, 'edgepush_wrong_instance_total{shard="m1"}')).toBe(0);
+  expect(value(text, 'edgepush_bus_connected{shard="m1"}')).toBe(1);
   expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds\{shard="m1"\} [0-9.e-]+$/m);
   expect(text).toMatch(/^process_resident_memory_bytes\{shard="m1"\} \d+$/m);
 });
