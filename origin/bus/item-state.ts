@@ -75,7 +75,7 @@ export class ItemState {
       // A row is presented as ADD because that is how a snapshot shows it.
       this.#rows.set(
         row.key,
-        Object.freeze({ ...this.#rows.get(row.key), ...event.fields, [COMMAND_FIELD]: 'ADD' }),
+        fieldValues({ ...this.#rows.get(row.key), ...event.fields, [COMMAND_FIELD]: 'ADD' }),
       );
     }
   }
@@ -84,7 +84,7 @@ export class ItemState {
     return {
       item: this.item,
       seq: this.#seq,
-      merged: this.#merged ? Object.freeze({ ...this.#merged }) : null,
+      merged: this.#merged ? fieldValues(this.#merged) : null,
       history: this.#recentHistory(),
       rows: new Map(this.#rows),
     };
@@ -99,5 +99,13 @@ export class ItemState {
 
 /** An immutable event: watchers, history and snapshots share the same object. */
 export function freezeEvent(item: string, seq: number, fields: FieldValues): ItemEvent {
-  return Object.freeze({ item, seq, fields: Object.freeze({ ...fields }) });
+  return Object.freeze({ item, seq, fields: fieldValues(fields) });
+}
+
+/**
+ * Field values as the bus hands them out: frozen, and without a prototype, so a lookup of a field
+ * an update does not carry (`fields.constructor`, `'toString' in fields`) finds nothing.
+ */
+export function fieldValues(values: FieldValues): FieldValues {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, string | null>, values));
 }

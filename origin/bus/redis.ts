@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
-import { COMMAND_FIELD, ItemState, KEY_FIELD, freezeEvent } from './item-state.ts';
+import { COMMAND_FIELD, ItemState, KEY_FIELD, fieldValues, freezeEvent } from './item-state.ts';
 
 const script = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 
@@ -433,7 +433,7 @@ export class RedisBus implements Bus {
     const rows = new Map<string, FieldValues>();
     for (const key of order) {
       const row = rowJson.get(key);
-      if (row !== undefined) rows.set(key, Object.freeze(JSON.parse(row)));
+      if (row !== undefined) rows.set(key, fieldValues(JSON.parse(row)));
     }
     return {
       seq: Number(seq),

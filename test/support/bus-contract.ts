@@ -73,6 +73,7 @@ export function busContract(name: string, makeBus: (historySize: number) => Prom
       const b = await bus();
       await b.publish('proto', JSON.parse('{"__proto__":"x","constructor":null}'));
       const { snapshot } = await b.watch('proto', () => {});
+      expect(snapshot.merged!.toString).toBeUndefined();
       expect(Object.entries(snapshot.merged!).sort()).toEqual([
         ['__proto__', 'x'],
         ['constructor', null],
