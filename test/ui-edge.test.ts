@@ -86,6 +86,19 @@ describe('demo through the edge', () => {
     await screenshot(page, 'demo-edge');
   });
 
+  test('HTTP streaming through the edge is live, not buffered', async () => {
+    const http = await browser.newPage();
+    await http.goto(`${edge.url}/?transport=HTTP-STREAMING`);
+    await http.waitForSelector('#connection[data-status="CONNECTED:HTTP-STREAMING"]', { timeout: 20_000 });
+    await pricesMove(http);
+    // Control requests of an HTTP session are separate requests: each must find the session's shard.
+    const text = `over http ${Date.now()}`;
+    await http.fill('#chat-text', text);
+    await http.click('#chat-form button');
+    await http.locator('#chat li', { hasText: text }).waitFor({ timeout: 10_000 });
+    await http.close();
+  });
+
   test('after the serving shard is killed the page recovers on the other one', async () => {
     const first = (await servingShard(page))!;
     const survivor = first === 'e1' ? 'e2' : 'e1';
