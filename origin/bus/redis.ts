@@ -73,6 +73,7 @@ interface Watched {
   closed: boolean;
 }
 
+const RESYNC_WAIT_MS = 2_000;
 const backoff = (attempt: number) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -305,8 +306,10 @@ export class RedisBus implements Bus {
     if (this.#fast.status !== 'ready') {
       throw new BusUnavailableError(`redis unreachable: ${this.#lastError || this.#fast.status}`);
     }
-    // After a reconnection, restored items must be back in Redis before new updates land on them.
-    if (this.#resyncing) await this.#resyncing;
+    // After a reconnection, restored items must be back in Redis before new updates land on them;
+    // bounded, because a resync stuck on a flapping link must not hang publishers (the shards
+    // reconcile whatever lands first).
+    if (this.#resyncing) await Promise.race([this.#resyncing, sleep(RESYNC_WAIT_MS)]);
     const epoch = `${this.#epochBase}.${++this.#epochCounter}`;
     try {
       return await this.#fast.edgepushPublish(
