@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import {
@@ -63,6 +64,24 @@ afterAll(async () => {
   await Promise.all(Object.values(origins).map((o) => o.stop()));
 });
 
+/**
+ * A crash, as far as the edge can tell: SIGKILL for the origin and, since tsx runs it in a child
+ * node process that a killed parent cannot take down with it, for that child too.
+ */
+async function crash(origin: OriginHandle): Promise<void> {
+  const pid = origin.child.pid!;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  for (const child of children) process.kill(child, 'SIGKILL');
+  await origin.kill();
+}
+
+/** Closed clients leave sessions waiting for recovery: end them so each test counts its own. */
+async function endAllSessions(): Promise<void> {
+  for (const o of Object.values(origins)) {
+    await fetch(`${o.url}/api/sessions/end`, { method: 'POST', headers: { authorization: `Bearer ${secrets.originAdmin}`, 'content-type': 'application/json' }, body: '{"all":true}' });
+  }
+}
+
 async function connectMany(n: number, url: (i: number) => string, extra: { cookies?: boolean } = {}): Promise<TestClient[]> {
   const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
   return Promise.all(Array.from({ length: n }, (_, i) => connectClient(url(i), { transport: transports[i % 2], item: 'feed', ...extra })));
@@ -83,7 +102,7 @@ describe('a shard killed under load', () => {
       expect(await shardsOf(clients)).toEqual(new Set(['f1', 'f2']));
       const victims = clients.filter((c) => c.shard() === 'f1');
       const killedAt = Date.now();
-      await origins.f1.kill();
+      await crash(origins.f1);
       await waitUntil(
         () => victims.every((c) => c.shard() === 'f2' && c.statuses.at(-1)?.startsWith('CONNECTED:') && isLive(c)),
         20_000,
@@ -99,8 +118,8 @@ describe('a shard killed under load', () => {
       expect(counters.failovers).toBeGreaterThan(0);
     } finally {
       for (const c of clients) c.close();
+      origins.f1 = await startOrigin(originEnv('f1', origins.f1.port));
     }
-    origins.f1 = await startOrigin(originEnv('f1', origins.f1.port));
   });
 });
 
@@ -132,7 +151,8 @@ describe('rebalancing (guide §5)', () => {
   });
 
   it('shed: moves N sessions off an overloaded shard; they re-create on the others', async () => {
-    await waitUntil(async () => (await originStatus(origins.f1.url)).sessions === 0, 10_000, () => 'sessions linger');
+    await endAllSessions();
+    await waitUntil(async () => (await originStatus(origins.f1.url)).sessions === 0, 5_000, () => 'sessions linger');
     await edge.admin('/_edge/api/shards/f2/weight', { method: 'PUT', body: JSON.stringify({ weight: 0 }) });
     const clients = await connectMany(6, () => edge.urlFor('localhost'));
     try {
@@ -140,7 +160,15 @@ describe('rebalancing (guide §5)', () => {
       await edge.admin('/_edge/api/shards/f2/weight', { method: 'PUT', body: JSON.stringify({ weight: null }) });
       await edge.admin('/_edge/api/shards/f1/weight', { method: 'PUT', body: JSON.stringify({ weight: 0 }) });
       expect((await edge.admin('/_edge/api/shards/f1/shed', { method: 'POST', body: JSON.stringify({ count: 3 }) })).status).toBe(200);
-      await waitUntil(() => clients.filter((c) => c.shard() === 'f2' && isLive(c)).length === 3, 15_000, () => `shed incomplete: ${clients.map((c) => c.shard()).join(',')}`);
+      let f1 = await registryShard('f1');
+      await waitUntil(
+        async () => {
+          f1 = await registryShard('f1');
+          return clients.filter((c) => c.shard() === 'f2' && isLive(c)).length === 3;
+        },
+        15_000,
+        () => `shed incomplete: ${clients.map((c) => c.shard()).join(',')} ${JSON.stringify(f1)}`,
+      );
       expect((await registryShard('f1')).shedPending).toBe(0);
       for (const c of clients) expect(c.serverErrors).toEqual([]);
     } finally {
@@ -158,7 +186,7 @@ describe('rebalancing (guide §5)', () => {
 
 describe('stickiness expiry and maximum session duration (guide §4)', () => {
   it('an expired sticky cookie moves the session: the next CR gets "session not found" and the client re-creates, no fatal error', async () => {
-    const client = await connectClient(edge.urlFor('a.expiry.localhost'), { transport: 'HTTP-STREAMING', item: 'feed', cookies: true, contentLength: 2_000 });
+    const client = await connectClient(edge.urlFor('a.expiry.localhost'), { transport: 'HTTP-STREAMING', item: 'feed', cookies: true, contentLength: 500 });
     try {
       const first = client.sessions[0];
       // Rebinds every few updates; after 3 s the cookie no longer verifies.

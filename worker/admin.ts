@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { EdgeEnv } from './edge-request.ts';
 import { configOf } from './config.ts';
-import { registryOf, rosterOf, settingsOf } from './registry-client.ts';
+import { freshSnapshot, registryOf, rosterOf, settingsOf } from './registry-client.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 import type { RegistryStatus } from '../objects/shard-registry.ts';
@@ -18,6 +18,7 @@ admin.use('*', requireAdmin);
 
 admin.get('/api/status', async (c) => {
   const config = configOf(c.env);
+  await freshSnapshot(c.env, config);
   const status: RegistryStatus = await registryOf(c.env).status(rosterOf(config), settingsOf(c.env));
   return c.json({
     ...status,
@@ -34,18 +35,25 @@ admin.get('/api/status', async (c) => {
   });
 });
 
+/** This isolate routes by the change at once; others pick it up within their snapshot TTL. */
+async function applied<T>(env: EdgeEnv['Bindings'], change: Promise<T>): Promise<T> {
+  const result = await change;
+  await freshSnapshot(env, configOf(env));
+  return result;
+}
+
 const known = (c: { env: EdgeEnv['Bindings'] }, id: string) => configOf(c.env).shards.has(id);
 
 admin.post('/api/shards/:id/drain', async (c) => {
   const id = c.req.param('id');
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
-  return c.json(await registryOf(c.env).drain(id));
+  return c.json(await applied(c.env, registryOf(c.env).drain(id)));
 });
 
 admin.post('/api/shards/:id/undrain', async (c) => {
   const id = c.req.param('id');
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
-  return c.json(await registryOf(c.env).undrain(id));
+  return c.json(await applied(c.env, registryOf(c.env).undrain(id)));
 });
 
 const ShedBody = z.object({ count: z.number().int().positive() });
@@ -54,7 +62,7 @@ admin.post('/api/shards/:id/shed', async (c) => {
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
   const body = ShedBody.safeParse(await c.req.json().catch(() => null));
   if (!body.success) return c.json({ error: 'body must be {"count": <positive integer>}' }, 400);
-  return c.json(await registryOf(c.env).shed(id, body.data.count));
+  return c.json(await applied(c.env, registryOf(c.env).shed(id, body.data.count)));
 });
 
 const WeightBody = z.object({ weight: z.number().min(0).nullable() });
@@ -63,7 +71,7 @@ admin.put('/api/shards/:id/weight', async (c) => {
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
   const body = WeightBody.safeParse(await c.req.json().catch(() => null));
   if (!body.success) return c.json({ error: 'body must be {"weight": <number ≥ 0> | null}' }, 400);
-  return c.json(await registryOf(c.env).setWeight(id, body.data.weight));
+  return c.json(await applied(c.env, registryOf(c.env).setWeight(id, body.data.weight)));
 });
 
 /** The origin pages an operator may reach on one chosen shard. */

@@ -57,6 +57,11 @@ function refresh(env: Env, config: EdgeConfig): Promise<Snapshot> {
   return refreshing;
 }
 
+/** A snapshot taken now, with this isolate's counters delivered: for admin reads that must be current. */
+export function freshSnapshot(env: Env, config: EdgeConfig): Promise<Snapshot> {
+  return refresh(env, config);
+}
+
 export async function snapshotOf(env: Env, config: EdgeConfig, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot> {
   const ttl = Number(env.SNAPSHOT_TTL_MS ?? DEFAULT_TTL_MS);
   if (!snapshot) return refresh(env, config);
