@@ -97,7 +97,7 @@ async function main(): Promise<void> {
 
   for (const shard of SHARDS) {
     step(`starting origin ${shard.id} on http://127.0.0.1:${shard.port}`);
-    start(shard.id, path.join(BIN, 'tsx'), ['origin/main.ts'], {
+    start(shard.id, process.execPath, ['--import', 'tsx', 'origin/main.ts'], {
       PORT: String(shard.port),
       SHARD_ID: shard.id,
       // Clients that follow the control link come back through the edge on the shard's path prefix.

@@ -1,5 +1,5 @@
 import { freePort } from './ports.ts';
-import { spawnManaged, waitForHttp, TSX, type Managed } from './process.ts';
+import { spawnManaged, waitForHttp, tsNode, type Managed } from './process.ts';
 
 export interface OriginHandle extends Managed {
   readonly shardId: string;
@@ -12,7 +12,7 @@ export interface OriginHandle extends Managed {
 export async function startOrigin(env: Record<string, string> = {}): Promise<OriginHandle> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const shardId = env.SHARD_ID ?? `s${port}`;
-  const proc = spawnManaged(TSX, ['origin/main.ts'], {
+  const proc = spawnManaged(...tsNode('origin/main.ts'), {
     LOG_LEVEL: 'warn',
     ...env,
     PORT: String(port),

@@ -2,7 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+/**
+ * Runs a TypeScript entry point in Node 22 with tsx as a loader, in ONE process: the `tsx` CLI forks
+ * a child, so a SIGKILL to it would leave the real server running and make crash tests lie.
+ */
+export function tsNode(entry: string): [string, string[]] {
+  return [process.execPath, ['--import', 'tsx', entry]];
+}
 
 export interface Managed {
   readonly child: ChildProcess;
