@@ -15,8 +15,6 @@ export interface DashboardStatus {
 export interface DashboardOptions {
   readonly telemetry: Telemetry;
   readonly status: () => DashboardStatus;
-  /** Sampling period of the charts; tests shorten it. */
-  readonly sampleMs?: number;
 }
 
 /** One point of every chart: rates are per second over the preceding sampling period. */
@@ -63,12 +61,11 @@ export interface DashboardData extends DashboardStatus {
 export interface Dashboard {
   /** Serves `GET /dashboard` and `GET /dashboard/data`; false for anything else. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
-  /** The payload of `/dashboard/data`, for callers that want it without HTTP. */
-  data(): DashboardData;
   /** Stops sampling; call on shutdown. */
   close(): void;
 }
 
+const SAMPLE_MS = 1_000;
 const HISTORY_SECONDS = 300;
 const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
 
@@ -77,10 +74,10 @@ const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
  * that rates are computed once, on the server, with history available the moment a page opens — any
  * number of viewers see the same curves and none of them perturbs the others' windows.
  */
-export function createDashboard({ telemetry: t, status, sampleMs = 1_000 }: DashboardOptions): Dashboard {
+export function createDashboard({ telemetry: t, status }: DashboardOptions): Dashboard {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  const capacity = Math.ceil((HISTORY_SECONDS * 1_000) / sampleMs);
+  const capacity = Math.ceil((HISTORY_SECONDS * 1_000) / SAMPLE_MS);
   const samples: DashboardSample[] = [];
   let last = { at: Date.now(), events: t.itemEvents, sent: t.notificationsSent, bytes: t.bytesSent, conflated: t.updatesConflated, cpu: process.cpuUsage() };
 
@@ -113,7 +110,7 @@ export function createDashboard({ telemetry: t, status, sampleMs = 1_000 }: Dash
     loop.reset();
     last = { at, events: t.itemEvents, sent: t.notificationsSent, bytes: t.bytesSent, conflated: t.updatesConflated, cpu: process.cpuUsage() };
   };
-  const timer = setInterval(sample, sampleMs);
+  const timer = setInterval(sample, SAMPLE_MS);
   timer.unref();
 
   const data = (): DashboardData => {
@@ -123,7 +120,7 @@ export function createDashboard({ telemetry: t, status, sampleMs = 1_000 }: Dash
       now,
       startedAt: t.startedAt,
       uptimeSeconds: Math.round((now - t.startedAt) / 1_000),
-      sampleMs,
+      sampleMs: SAMPLE_MS,
       process: { pid: process.pid, node: process.version },
       totals: {
         sessionsCreated: t.sessionsCreated,
@@ -140,7 +137,6 @@ export function createDashboard({ telemetry: t, status, sampleMs = 1_000 }: Dash
   };
 
   return {
-    data,
     close() {
       clearInterval(timer);
       loop.disable();
