@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../origin/config.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
+import { freePort } from './support/ports.ts';
+import { spawnManaged, tsNode } from './support/process.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -243,5 +246,29 @@ describe('LISTENERS', () => {
       'LISTENERS[0].certificates[3].serverName="*.example.com": appears twice on this listener',
       'LISTENERS[0].certificates=2 without serverName: at most one certificate may be the default',
     ]);
+  });
+});
+
+describe('npm run origin', () => {
+  it('exits 1 before listening, printing every bad variable, and never a secret', async () => {
+    const port = await freePort();
+    const origin = spawnManaged(...tsNode('origin/main.ts'), {
+      PORT: String(port),
+      SHARD_ID: 'bad shard',
+      EDGE_SECRET: 'not so secret',
+      LISTENERS: JSON.stringify([{ protocol: 'https', port, certificates: [{ cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem' }] }]),
+    });
+    const [code] = await once(origin.child, 'exit');
+    expect(code).toBe(1);
+    expect(origin.output()).toBe(
+      [
+        'invalid configuration:',
+        '  SHARD_ID="bad shard": must be 1-32 characters of A-Z a-z 0-9 _ -',
+        '  LISTENERS[0].certificates[0]="/nonexistent/cert.pem": cert file cannot be read (ENOENT)',
+        '  EDGE_SECRET=<hidden, 13 characters>: must be printable ASCII without spaces',
+        '',
+      ].join('\n'),
+    );
+    await origin.stop();
   });
 });
