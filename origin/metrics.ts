@@ -11,7 +11,6 @@ export interface MetricsOptions {
 }
 
 export interface OriginMetrics {
-  readonly registry: Registry;
   /** Serves `GET /metrics`; returns false for any other request so the caller can route it. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
 }
@@ -72,7 +71,6 @@ export function createMetrics({ telemetry: t, shard, busConnected }: MetricsOpti
   counter('edgepush_messages_received_total', 'Client messages received.', () => t.messagesReceived);
 
   return {
-    registry,
     handle(req, res) {
       const path = (req.url ?? '/').split('?', 1)[0];
       if (path !== '/metrics') return false;
