@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Bus, ItemEvent, ItemWatch } from '../bus/bus.ts';
 import { ItemState, rowCommandOf } from '../bus/item-state.ts';
 import type { Telemetry } from '../telemetry.ts';
+import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
 
 /** A subscribed item of one subscription; the hub calls it for every event, in seq order. */
@@ -91,12 +92,35 @@ export class EventView {
   #delta: Map<string, string> | null = null;
   #full: Map<string, string> | null = null;
   #command: Map<string, string | null> | null = null;
+  #lines: Map<string, Map<number, string>> | null = null;
 
   constructor(
     readonly event: ItemEvent,
     private readonly state: ItemState,
     private readonly rowExisted: boolean,
   ) {}
+
+  /**
+   * The whole `U` line for one subscription item. Sessions' subscription ids mostly coincide (each
+   * client numbers from 1), so most sessions get the very same string object, which lets the
+   * transport reuse its encoded bytes too.
+   */
+  updateLine(schema: Schema, subId: number, item: number, full: boolean): string {
+    this.#lines ??= new Map();
+    let bySchema = this.#lines.get(schema.key);
+    if (!bySchema) {
+      bySchema = new Map();
+      this.#lines.set(schema.key, bySchema);
+    }
+    // Exact in a double: subscription ids stay far below 2^31, item positions below 2^20.
+    const key = (subId * 0x100000 + item) * 2 + (full ? 1 : 0);
+    let line = bySchema.get(key);
+    if (line === undefined) {
+      line = n.update(subId, item, full ? this.full(schema) : this.delta(schema));
+      bySchema.set(key, line);
+    }
+    return line;
+  }
 
   /** Changed fields of the event, the others unchanged. */
   delta(schema: Schema): string {

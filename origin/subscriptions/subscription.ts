@@ -179,12 +179,12 @@ export class Subscription {
       const values = view.command(schema);
       return values === null ? null : n.update(this.id, item.index, values);
     }
-    return n.update(this.id, item.index, item.started && !full ? view.delta(schema) : view.full(schema));
+    return view.updateLine(schema, this.id, item.index, !item.started || full);
   }
 
   #send(item: SubscribedItem, line: string): void {
     item.started = true;
-    item.lastSentAt = Date.now();
+    if (this.#maxFrequency !== null) item.lastSentAt = Date.now();
     this.out.emit(line);
   }
 

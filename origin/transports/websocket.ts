@@ -20,6 +20,9 @@ export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
+let lastText = '';
+let lastBytes = Buffer.alloc(0);
+
 export class WsConnection {
   #session: Session | null = null;
   #stream: WsStream | null = null;
@@ -51,7 +54,13 @@ export class WsConnection {
   }
 
   send(text: string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // Fan-out writes the same line to many sockets in a row: encode it once for all of them.
+    if (text !== lastText) {
+      lastText = text;
+      lastBytes = Buffer.from(text);
+    }
+    this.ws.send(lastBytes, { binary: false });
   }
 
   async #handle(text: string): Promise<void> {
