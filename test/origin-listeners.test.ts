@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { clientAddress } from '../origin/listeners/client-address.ts';
-import { startListeners, type RunningListeners } from '../origin/listeners/listeners.ts';
+import { startListeners, TLS_HANDSHAKE_TIMEOUT_MS, type RunningListeners } from '../origin/listeners/listeners.ts';
 import { parseProxyHeader, PROXY_HEADER_TIMEOUT_MS } from '../origin/listeners/proxy-protocol.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
@@ -166,6 +166,15 @@ describe('listeners', () => {
       expect(JSON.parse(message.toString())).toMatchObject({ url: '/lightstreamer', untrusting: '127.0.0.1', encrypted: url.startsWith('wss') });
       ws.close();
     }
+  });
+
+  it(`drops a TLS connection that does not complete its handshake within ${TLS_HANDSHAKE_TIMEOUT_MS} ms`, async () => {
+    const silent = net.connect(port.CR, '127.0.0.1');
+    await once(silent, 'connect');
+    const started = Date.now();
+    await once(silent, 'close');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(TLS_HANDSHAKE_TIMEOUT_MS - 100);
+    expect(refused).toContain('CR: TLS: TLS handshake timeout');
   });
 
   it('refuses to bind half a configuration: a busy port closes the listeners already bound', async () => {

@@ -51,6 +51,9 @@ const HTTP_OPTIONS: http.ServerOptions = {
   noDelay: true,
 };
 
+/** Node's default of two minutes lets a silent client hold a socket and a TLS context for nothing. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** Binds every listener, or none: if one fails, those already bound are closed again. */
 export async function startListeners(
   listeners: readonly ListenerConfig[],
@@ -125,7 +128,12 @@ async function start(config: ListenerConfig, handlers: ListenerHandlers): Promis
 function createHttpsServer(config: HttpsListenerConfig): https.Server {
   const pem = config.certificates.map((c) => ({ ...c, certPem: fs.readFileSync(c.cert), keyPem: fs.readFileSync(c.key) }));
   const fallback = pem.find((c) => c.serverName === undefined) ?? pem[0];
-  const server = https.createServer({ ...HTTP_OPTIONS, cert: fallback.certPem, key: fallback.keyPem });
+  const server = https.createServer({
+    ...HTTP_OPTIONS,
+    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    cert: fallback.certPem,
+    key: fallback.keyPem,
+  });
   for (const c of pem) {
     if (c.serverName !== undefined) server.addContext(c.serverName, { cert: c.certPem, key: c.keyPem });
   }
