@@ -35,7 +35,7 @@ const edge = await startEdge({
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 function post(base: string, path: string, body: string): Promise<string> {
-  const url = new URL(path, base);
+  const url = new URL(base + path);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method: 'POST', agent, headers: { host: url.host, 'content-type': 'text/plain' } }, (res) => {
       let text = '';
@@ -79,7 +79,9 @@ async function open(target: Target) {
   ws.send(`bind_session\r\nLS_session=${session}&LS_send_sync=false`);
   const control = (body: string) => post(cr, `/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${session}`, body);
   await control(`LS_reqId=1&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=lat_${target.name}&LS_schema=t&LS_data_adapter=FEED&LS_snapshot=false\r\n`);
-  await waitFor(() => lines.some((l) => l.line.startsWith('SUBOK,1')));
+  await waitFor(() => lines.some((l) => l.line.startsWith('SUBOK,1'))).catch((err: Error) => {
+    throw new Error(`${target.name}: no SUBOK via ${cr}: ${lines.map((l) => l.line).join(' | ')} (${err.message})`);
+  });
   return { session, cr, lines, ws, control };
 }
 
@@ -134,12 +136,35 @@ function originOf(session: string) {
   return shard === 'b2' ? b2 : shard === 'b1' ? b1 : opaque;
 }
 
+/** The local runtime's own floor: a request the Worker answers itself, routing nothing. */
+async function floor() {
+  const latency: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await post(edge.url, '/_edge/api/status', '');
+    latency.push(performance.now() - t0);
+  }
+  let answered = 0;
+  const until = performance.now() + 3_000;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (performance.now() < until) {
+        await post(edge.url, '/_edge/api/status', '');
+        answered++;
+      }
+    }),
+  );
+  return { latency, rps: answered / 3 };
+}
+
 const direct = (o: { url: string; shardId: string }): Target => ({ name: `direct_${o.shardId}`, base: o.url, crBase: () => o.url });
 const rows: string[] = [];
 const fmt = (n: number) => n.toFixed(2);
 try {
   const baseline = await measure(direct(b1));
   const baselineOpaque = await measure(direct(opaque));
+  const f = await floor();
+  rows.push(`| workerd floor: Worker answers itself (401), no routing | – | – | ${fmt(pct(f.latency, 50))} | ${fmt(pct(f.latency, 99))} | ${f.rps.toFixed(0)} |`);
   rows.push(`| direct to origin | ${fmt(pct(baseline.update, 50))} | ${fmt(pct(baseline.update, 99))} | ${fmt(pct(baseline.control, 50))} | ${fmt(pct(baseline.control, 99))} | ${baseline.rps.toFixed(0)} |`);
   const modes: [string, Target, typeof baseline][] = [
     ['host', viaEdge('push.localhost', true), baseline],

@@ -46,6 +46,7 @@ beforeAll(async () => {
     domains: [
       { host: 'localhost', modes: ['path', 'session-id'] },
       { host: '*.expiry.localhost', modes: ['cookie'], stickySeconds: 3 },
+      { host: 'ipexpiry.localhost', modes: ['ip'], stickySeconds: 3 },
       { host: 'maxage.localhost', modes: ['path', 'session-id'], maxSessionMinutes: 0.05, maxSessionJitter: 0.2 },
     ],
     vars: { MOVE_RATE: '2' },
@@ -195,6 +196,21 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
       expect(client.serverErrors).toEqual([]);
       const { counters } = (await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> };
       expect(counters.failovers).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('an expired source-IP association does the same: the stick table forgets it, the client re-creates', async () => {
+    const client = await connectClient(edge.urlFor('ipexpiry.localhost'), {
+      transport: 'HTTP-STREAMING',
+      item: 'feed',
+      contentLength: 500,
+      headers: { 'CF-Connecting-IP': '10.9.9.9' },
+    });
+    try {
+      await waitUntil(() => client.sessions.length >= 2 && isLive(client), 15_000, () => `no new session: ${client.statuses.join('>')}`);
+      expect(client.serverErrors).toEqual([]);
     } finally {
       client.close();
     }

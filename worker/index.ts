@@ -4,6 +4,7 @@ import { ConfigError, configOf } from './config.ts';
 import { snapshotOf } from './registry-client.ts';
 import { admin } from './admin.ts';
 import { tlcp } from './tlcp-routes.ts';
+import { statusPage } from './pages/status-page.ts';
 
 export { ShardRegistry } from '../objects/shard-registry.ts';
 export { StickTable } from '../objects/stick-table.ts';
@@ -25,6 +26,8 @@ app.get('/lightstreamer/healthcheck', async (c) => {
   return snapshot.shards.some((s) => s.healthy) ? c.text('OK\r\n') : c.text('no healthy shard\r\n', 503);
 });
 
+// The page carries no data: it asks the operator for the admin secret and calls the API with it.
+app.get('/_edge/status', (c) => c.html(statusPage({ adminBase: '/_edge' }), 200, { 'cache-control': 'no-store' }));
 app.route('/_edge', admin);
 app.all('*', tlcp);
 
