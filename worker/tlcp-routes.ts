@@ -10,7 +10,7 @@ import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
-import { count } from './registry-client.ts';
+import { count, reportUnreachable } from './registry-client.ts';
 
 /**
  * The shard a URL names by itself: the per-shard hostname (mode `host`) or `/<prefix>/<shard>` in
@@ -47,6 +47,8 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
     const socket = await cookieForSocket(er, hints);
     return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
   }
+  // A CORS preflight carries no session: any shard answers it as well as another.
+  if (c.req.method === 'OPTIONS') return anyShard(c, er, `/lightstreamer/${ep.endpoint}.txt${url.search}`);
   if (c.req.method !== 'POST') return c.text('TLCP requests are POSTs', 405, { allow: 'POST' });
   return relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, hints);
 }
@@ -73,12 +75,23 @@ async function staticPage(c: Context<EdgeEnv>, er: EdgeRequest, url: URL): Promi
   if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || er.hostShard || /^\/(api|dashboard|metrics|_edge)(\/|$)/.test(url.pathname)) {
     return c.text('not found', 404);
   }
+  return anyShard(c, er, url.pathname + url.search);
+}
+
+/** A request bound to no session, to whichever shard balancing picks. */
+async function anyShard(c: Context<EdgeEnv>, er: EdgeRequest, pathAndQuery: string): Promise<Response> {
   const shard = pickShard(usableShards(er.snapshot, er.domain.shards));
   if (!shard) return noShardResponse();
-  const res = await urlTransport.fetch(er.config.shards.get(shard)!, url.pathname + url.search, {
-    method: c.req.method,
-    headers: originHeaders(c.req.raw.headers, er.client, er.env.EDGE_SECRET),
-    redirect: 'manual',
-  });
+  let res: Response;
+  try {
+    res = await urlTransport.fetch(er.config.shards.get(shard)!, pathAndQuery, {
+      method: c.req.method,
+      headers: originHeaders(c.req.raw.headers, er.client, er.env.EDGE_SECRET),
+      redirect: 'manual',
+    });
+  } catch {
+    reportUnreachable(er.env, shard, er.waitUntil);
+    return noShardResponse();
+  }
   return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
 }

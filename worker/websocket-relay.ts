@@ -92,6 +92,7 @@ class SocketRelay {
   }
 
   private fromClient(data: string | ArrayBuffer): void {
+    if (this.closed) return;
     if (this.origin) return this.origin.send(data);
     if (!this.routed && data === 'wsok') return this.client.send(WSOK);
     this.queue.push(data);
