@@ -1,0 +1,161 @@
+/**
+ * Fan-out: updates delivered per server CPU-second, for N WebSocket sessions each subscribed (MERGE)
+ * to the same few items, against a raw `ws` server writing one pre-framed buffer per update to
+ * every socket, measured in the same run the same way.
+ *
+ *   npm run bench -- fanout [--sessions 100,1000,5000] [--rate 60000] [--seconds 6] [--profile DIR]
+ *
+ * Every server is its own process; the clients live in other processes; a server's CPU is its
+ * utime+stime from /proc over the measurement window, after a warm-up at the same load. The publish
+ * rate is chosen so that every N sees the same number of deliveries per second (`--rate`), well
+ * below what one core can push, so all three servers do the same work and the figure compares
+ * their cost of doing it.
+ */
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { ClientPool } from './support/clients.ts';
+import { startServer, type ServerProcess, type ServerSpec } from './support/server-process.ts';
+import { formatTable, machine } from './support/report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    sessions: { type: 'string', default: '100,1000,5000' },
+    rate: { type: 'string', default: '60000' },
+    seconds: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '3' },
+    'write-delay': { type: 'string', default: '5' },
+    profile: { type: 'string' },
+  },
+  allowPositionals: true,
+});
+
+const SESSIONS = args.sessions.split(',').map(Number);
+const DELIVERIES_PER_SECOND = Number(args.rate);
+const MEASURE_S = Number(args.seconds);
+const WARMUP_S = Number(args.warmup);
+const WRITE_DELAY_MS = args['write-delay'];
+const TOKEN = 'bench-token';
+const ITEMS = ['fan1', 'fan2', 'fan3', 'fan4'];
+const FIELDS = ['bid', 'ask', 'last', 'time'];
+
+interface Measurement {
+  readonly cpuSeconds: number;
+  readonly delivered: number;
+  readonly expected: number;
+  readonly perCpuSecond: number;
+}
+
+const servers: Array<{ label: string; spec: ServerSpec; client: 'raw-ws' | 'tlcp-ws' }> = [
+  { label: 'raw ws', spec: { name: 'raw', script: 'bench/support/raw-server.ts', env: { RAW_ITEMS: ITEMS.join(' ') } }, client: 'raw-ws' },
+  { label: 'origin', spec: { name: 'origin', script: 'origin/main.ts', env: { PUBLISH_TOKEN: TOKEN, WRITE_DELAY_MS: '0' } }, client: 'tlcp-ws' },
+  {
+    label: `origin, ${WRITE_DELAY_MS} ms batching`,
+    spec: { name: 'origin-batched', script: 'origin/main.ts', env: { PUBLISH_TOKEN: TOKEN, WRITE_DELAY_MS } },
+    client: 'tlcp-ws',
+  },
+];
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+let tick = 0;
+
+/** One publish request: an update of every item, all fields changed, as a quote feed sends them. */
+function publish(url: string): Promise<void> {
+  tick++;
+  const price = (n: number) => (100 + ((tick * 7 + n * 13) % 1000) / 100).toFixed(2);
+  const body = JSON.stringify(
+    ITEMS.map((item, i) => ({ item, fields: { bid: price(i), ask: price(i + 1), last: price(i + 2), time: String(Date.now()) } })),
+  );
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${url}/api/publish`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`publish: HTTP ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Publishes at `perSecond` requests a second for `seconds`, on a fixed schedule; resolves with the count. */
+async function publishFor(url: string, perSecond: number, seconds: number): Promise<number> {
+  const period = 1000 / perSecond;
+  const start = performance.now();
+  const total = Math.round(perSecond * seconds);
+  const inFlight: Promise<void>[] = [];
+  for (let k = 0; k < total; k++) {
+    const wait = start + k * period - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inFlight.push(publish(url));
+    if (inFlight.length >= 64) await Promise.all(inFlight.splice(0));
+  }
+  await Promise.all(inFlight);
+  return total;
+}
+
+async function measure(server: ServerProcess, clients: ClientPool, sessions: number): Promise<Measurement> {
+  const requestsPerSecond = DELIVERIES_PER_SECOND / (sessions * ITEMS.length);
+  await publishFor(server.url, requestsPerSecond, WARMUP_S);
+  const cpu0 = server.cpuSeconds();
+  const received0 = await clients.received();
+  const requests = await publishFor(server.url, requestsPerSecond, MEASURE_S);
+  const cpu1 = server.cpuSeconds();
+  const received1 = await clients.received();
+  const delivered = received1 - received0;
+  const cpuSeconds = cpu1 - cpu0;
+  return { cpuSeconds, delivered, expected: requests * ITEMS.length * sessions, perCpuSecond: delivered / cpuSeconds };
+}
+
+async function run(sessions: number, entry: (typeof servers)[number]): Promise<Measurement> {
+  const server = await startServer({
+    ...entry.spec,
+    profileDir: args.profile && entry.spec.name !== 'raw' ? `${args.profile}/${entry.spec.name}-${sessions}` : undefined,
+  });
+  // One client process per ~2,500 sockets keeps each one's event loop well ahead of its share.
+  const clients = new ClientPool(Math.max(1, Math.ceil(sessions / 2500)));
+  try {
+    await clients.open({ url: server.url, kind: entry.client, count: sessions, items: ITEMS, fields: FIELDS });
+    return await measure(server, clients, sessions);
+  } finally {
+    await clients.close();
+    await server.stop();
+  }
+}
+
+const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
+const ratio = (v: number) => v.toFixed(2);
+
+console.log(`fan-out: ${DELIVERIES_PER_SECOND.toLocaleString('en-US')} deliveries/s at every N, ${ITEMS.length} items × ${FIELDS.length} fields per session, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured per server`);
+const rows: string[][] = [];
+for (const sessions of SESSIONS) {
+  const results = new Map<string, Measurement>();
+  for (const entry of servers) {
+    const m = await run(sessions, entry);
+    results.set(entry.label, m);
+    console.log(
+      `  N=${sessions} ${entry.label}: ${fmt(m.delivered)} of ${fmt(m.expected)} delivered in ${m.cpuSeconds.toFixed(2)} CPU-s → ${fmt(m.perCpuSecond)}/CPU-s`,
+    );
+  }
+  const [raw, plain, batched] = servers.map((s) => results.get(s.label)!);
+  const delivered = (m: Measurement) => `${((100 * m.delivered) / m.expected).toFixed(1)}%`;
+  rows.push([
+    fmt(sessions),
+    fmt(raw.perCpuSecond),
+    fmt(plain.perCpuSecond),
+    ratio(plain.perCpuSecond / raw.perCpuSecond),
+    fmt(batched.perCpuSecond),
+    ratio(batched.perCpuSecond / raw.perCpuSecond),
+    `${delivered(raw)} / ${delivered(plain)} / ${delivered(batched)}`,
+  ]);
+}
+
+console.log(`\n${machine()}\n`);
+console.log(
+  formatTable(
+    ['sessions', 'raw ws upd/CPU-s', 'origin upd/CPU-s', 'ratio', `origin ${WRITE_DELAY_MS} ms batch upd/CPU-s`, 'ratio', 'delivered raw / origin / batched'],
+    rows,
+  ),
+);
+agent.destroy();

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench` runs every benchmark in turn; `npm run bench -- <name> [options]` runs one, with
+ * its own options (see the header of bench/<name>.ts). Each runs in its own process, as it would
+ * alone, so one bench's servers and sockets never weigh on the next one's figures.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+const BENCHES = {
+  fanout: 'updates delivered per origin CPU-second vs raw ws (100 / 1,000 / 5,000 sessions)',
+  memory: 'memory per idle WebSocket and HTTP streaming session vs raw ws / node:http',
+  'bus-latency': 'Redis bus: publish→deliver latency across shards (needs redis-server)',
+  'edge-latency': 'latency the edge Worker adds, CR requests per second (runs workerd)',
+} as const;
+type BenchName = keyof typeof BENCHES;
+
+const [name, ...options] = process.argv.slice(2);
+if (name !== undefined && !(name in BENCHES)) {
+  console.error(`unknown bench ${JSON.stringify(name)}; one of:\n${Object.entries(BENCHES).map(([n, d]) => `  ${n.padEnd(13)} ${d}`).join('\n')}`);
+  process.exit(2);
+}
+
+function runBench(bench: BenchName, args: string[]): Promise<number> {
+  console.log(`\n## ${bench}: ${BENCHES[bench]}\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, `${bench}.ts`), ...args], { stdio: 'inherit' });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+const failed: string[] = [];
+for (const bench of name === undefined ? (Object.keys(BENCHES) as BenchName[]) : [name as BenchName]) {
+  if ((await runBench(bench, name === undefined ? [] : options)) !== 0) failed.push(bench);
+}
+if (failed.length > 0) {
+  console.error(`\nfailed: ${failed.join(', ')}`);
+  process.exit(1);
+}

@@ -1,0 +1,67 @@
+/**
+ * The bench's side of load-clients.ts: a pool of client processes sharing the connections of one
+ * measurement between them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../../test/support/process.ts';
+import type { OpenRequest } from './load-clients.ts';
+
+export class ClientPool {
+  readonly #children: ChildProcess[];
+
+  constructor(processes: number) {
+    this.#children = Array.from({ length: processes }, () =>
+      spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'load-clients.ts')], {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    );
+  }
+
+  /** Opens `count` connections spread evenly over the processes; throws if any failed. */
+  async open(req: OpenRequest): Promise<void> {
+    const share = (i: number) => Math.floor(req.count / this.#children.length) + (i < req.count % this.#children.length ? 1 : 0);
+    const results = await Promise.all(
+      this.#children.map((child, i) => this.#ask<{ open: number; failed: string[] }>(child, { type: 'open', ...req, count: share(i) }, 'opened')),
+    );
+    const failed = results.flatMap((r) => r.failed);
+    const open = results.reduce((sum, r) => sum + r.open, 0);
+    if (open !== req.count) throw new Error(`${open} of ${req.count} ${req.kind} connections opened: ${failed.join('; ')}`);
+  }
+
+  /** U lines received so far by every process together. */
+  async received(): Promise<number> {
+    const counts = await Promise.all(this.#children.map((c) => this.#ask<{ received: number }>(c, { type: 'count' }, 'count')));
+    return counts.reduce((sum, c) => sum + c.received, 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.disconnect();
+            setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+          }),
+      ),
+    );
+  }
+
+  #ask<T>(child: ChildProcess, message: object, answer: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { type: string }) => {
+        if (m.type !== answer) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m as T);
+      };
+      const onExit = () => reject(new Error(`client process exited with ${child.exitCode}`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send(message);
+    });
+  }
+}
