@@ -151,7 +151,8 @@ export function requireProxyProtocol(server: net.Server, onRefused?: (socket: ne
     };
     const timer = setTimeout(() => refuse('no PROXY header in time'), PROXY_HEADER_TIMEOUT_MS);
     const onError = (err: Error) => refuse(err.message);
-    const onEnd = () => refuse('closed before the PROXY header');
+    // HTTP servers allow half-open sockets: a hang-up is 'end' without 'close', a reset 'close' alone.
+    const onClose = () => refuse('closed before the PROXY header');
     const onData = (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       const header = parseProxyHeader(received);
@@ -172,11 +173,13 @@ export function requireProxyProtocol(server: net.Server, onRefused?: (socket: ne
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', onError);
-      socket.off('end', onEnd);
+      socket.off('end', onClose);
+      socket.off('close', onClose);
     };
     socket.on('data', onData);
     socket.on('error', onError);
-    socket.on('end', onEnd);
+    socket.on('end', onClose);
+    socket.on('close', onClose);
   });
 }
 
