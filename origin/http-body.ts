@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 /** Largest request body accepted: TLCP batches stay under the 50 kB CONOK limit, publish batches too. */
-export const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
 
 export class BodyTooLarge extends Error {}
 

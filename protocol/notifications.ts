@@ -43,7 +43,6 @@ export const loop = (delayMs: number): string => `LOOP,${delayMs}${CRLF}`;
 export const end = (code: number, message: string): string => `END,${code},${encodeText(message)}${CRLF}`;
 export const sync = (secondsSinceBind: number): string => `SYNC,${secondsSinceBind}${CRLF}`;
 export const prog = (progressive: number): string => `PROG,${progressive}${CRLF}`;
-export const noop = (text: string): string => `NOOP,${encodeText(text)}${CRLF}`;
 
 // Request outcomes
 

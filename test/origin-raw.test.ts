@@ -182,6 +182,20 @@ describe('WebSocket requests', () => {
     expect((await tlcpPost(origin.url, 'bind_session', `LS_session=${id}\r\n`)).lines[0]).toMatch(/^CONERR,20,/);
   });
 
+  it('constrain is answered with CONS; destroy ends the stream with END 31 and closes the socket', async () => {
+    const s = new RawSocket(origin.url);
+    const id = await s.create();
+    const from = s.lines.length;
+    s.send('control\r\nLS_reqId=1&LS_op=constrain&LS_requested_max_bandwidth=10');
+    await s.line(/^REQOK,1$/, from);
+    await s.line(/^CONS,unlimited$/, from);
+    s.send('control\r\nLS_reqId=2&LS_op=destroy&LS_close_socket=true&LS_cause=api');
+    await s.line(/^REQOK,2$/, from);
+    expect(await s.line(/^END,/, from)).toBe('END,31,destroyed by the client');
+    await s.closed;
+    expect((await tlcpPost(origin.url, 'bind_session', `LS_session=${id}\r\n`)).lines[0]).toMatch(/^CONERR,20,/);
+  });
+
   it('garbage frames close only their own socket', async () => {
     const s = new RawSocket(origin.url);
     await s.opened;

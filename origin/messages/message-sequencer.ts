@@ -20,7 +20,7 @@ export interface ClientMessage {
 }
 
 /** Early messages a sequence may hold while waiting for a gap to fill. */
-export const MAX_WAITING = 1000;
+const MAX_WAITING = 1000;
 
 interface Sequence {
   next: number;

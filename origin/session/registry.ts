@@ -11,7 +11,7 @@ import type { Telemetry } from '../telemetry.ts';
 import { Session, type SessionServices } from './session.ts';
 
 /** How long a session without a stream is kept: a recovering or polling client comes back sooner. */
-export const UNBOUND_TTL_MS = 30_000;
+const UNBOUND_TTL_MS = 30_000;
 /** How long an ended session's code is remembered, so a late bind learns why (END it never saw). */
 const TOMBSTONE_TTL_MS = 60_000;
 const SWEEP_MS = 500;

@@ -14,15 +14,15 @@ import type { Stream } from '../transports/stream.ts';
 import { ReplayLog } from './replay-log.ts';
 
 /** Announced in CONOK: the largest body of batched control requests the client may send. */
-export const REQUEST_LIMIT_BYTES = 50_000;
+const REQUEST_LIMIT_BYTES = 50_000;
 /** Characters of written notifications kept for recovery, per session. */
-export const REPLAY_BUDGET_CHARS = 64 * 1024;
+const REPLAY_BUDGET_CHARS = 64 * 1024;
 /** Unwritten notifications beyond which live updates are held (conflated or queued) instead. */
-export const BACKLOG_LINES = 500;
+const BACKLOG_LINES = 500;
 /** Room kept in a streaming response's content length for the closing LOOP. */
 const LOOP_RESERVE_BYTES = 16;
 /** Keepalives go out this much before they are due: the registry's sweep runs every half second. */
-export const KEEPALIVE_SLACK_MS = 500;
+const KEEPALIVE_SLACK_MS = 500;
 
 export interface SessionServices {
   readonly serverName: string;
@@ -149,6 +149,9 @@ export class Session implements SubscriptionOutput {
     if (this.#closed) return;
     this.#log.append(line);
     if (this.#stream === null) return;
+    // WRITE_DELAY_MS=0 (the default) writes each notification as it comes: the lowest latency, and
+    // the fan-out already writes every socket once per update. A few ms lets a busy session send
+    // many updates in one write, trading that delay for far fewer syscalls and frames.
     if (this.services.writeDelayMs === 0) this.#pump();
     else this.#flushTimer ??= setTimeout(() => {
       this.#flushTimer = null;

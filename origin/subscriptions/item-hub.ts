@@ -216,8 +216,4 @@ export class ItemHubs {
     this.telemetry.items = this.#hubs.size;
     hub.close();
   }
-
-  get size(): number {
-    return this.#hubs.size;
-  }
 }

@@ -79,10 +79,6 @@ export class Subscription {
     return this.spec.id;
   }
 
-  get maxFrequency(): number | null {
-    return this.#maxFrequency;
-  }
-
   get filtered(): boolean {
     return !this.spec.unfiltered && this.spec.mode !== 'RAW';
   }

@@ -45,10 +45,6 @@ export class HttpStream implements Stream {
     return this.res.writableLength > HIGH_WATER_BYTES;
   }
 
-  get closed(): boolean {
-    return this.#ended;
-  }
-
   write(text: string): void {
     if (this.#ended) return;
     this.#written += Buffer.byteLength(text);

@@ -11,8 +11,6 @@ export interface Stream {
   readonly remaining: number;
   /** The connection's outgoing buffer is above its high-water mark: stop writing until `drain`. */
   readonly congested: boolean;
-  /** The underlying connection is gone or the stream was ended. */
-  readonly closed: boolean;
   write(text: string): void;
   /** Writes a last line (LOOP or END) and ends the stream. WebSocket keeps the socket open for the next bind. */
   finish(text: string, closeSocket?: boolean): void;

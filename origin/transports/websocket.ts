@@ -172,10 +172,6 @@ class WsStream implements Stream {
     return this.conn.ws.bufferedAmount > HIGH_WATER_BYTES;
   }
 
-  get closed(): boolean {
-    return this.#done;
-  }
-
   write(text: string): void {
     if (!this.#done) this.conn.send(text);
   }
