@@ -35,9 +35,14 @@ resolveLocalhostNames();
 
 beforeAll(async () => {
   const common = { EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN, KEEPALIVE_MS: '2000' };
+  // Four listeners picked up front and distinct: a port just released may be handed out again.
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  const [p1, p2, p3, p4] = [...ports];
+  const listenerPorts: Record<string, [number, number]> = { s1: [p1, p2], s2: [p3, p4] };
   await Promise.all(
     ['s1', 's2'].map(async (id) => {
-      const [port, crPort] = [await freePort(), await freePort()];
+      const [port, crPort] = listenerPorts[id];
       crPorts[id] = crPort;
       origins[id] = await startOrigin({
         ...common,
