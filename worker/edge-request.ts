@@ -13,8 +13,6 @@ export interface EdgeRequest {
   /** The shard the hostname names (mode `host`). */
   readonly hostShard: string | undefined;
   readonly client: ClientFacts;
-  /** The Host header as the client sent it (with port), for control links on this domain. */
-  readonly publicHost: string;
   readonly snapshot: Snapshot;
   readonly waitUntil: (p: Promise<unknown>) => void;
 }
@@ -37,7 +35,6 @@ export async function edgeRequestOf(c: Context<EdgeEnv>): Promise<EdgeRequest | 
       protocol: url.protocol === 'https:' ? 'https' : 'http',
       host: url.host,
     },
-    publicHost: url.host,
     snapshot: await snapshotOf(c.env, config, waitUntil),
     waitUntil,
   };

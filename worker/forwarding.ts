@@ -11,6 +11,7 @@ export interface ClientFacts {
   /** The address the platform saw (CF-Connecting-IP); never a header the client chose. */
   readonly ip: string | null;
   readonly protocol: 'http' | 'https';
+  /** The Host the client used (with port): forwarded, and the base of control links the edge writes. */
   readonly host: string;
 }
 

@@ -12,11 +12,11 @@ import { conokOf, withControlLink } from './tlcp.ts';
 export function controlLinkFor(er: EdgeRequest, shard: string): string | null {
   const { domain } = er;
   if (domain.controlLink !== 'edge') return null;
-  if (domain.modes.includes('path')) return `${er.publicHost}/${domain.pathPrefix}/${shard}`;
+  if (domain.modes.includes('path')) return `${er.client.host}/${domain.pathPrefix}/${shard}`;
   if (domain.modes.includes('host')) {
     const host = Object.entries(domain.shardHosts).find(([, id]) => id === shard)?.[0];
     if (!host) return null;
-    const port = /:\d+$/.exec(er.publicHost)?.[0] ?? '';
+    const port = /:\d+$/.exec(er.client.host)?.[0] ?? '';
     return `${host}${port}`;
   }
   return null;
@@ -35,12 +35,4 @@ export async function onConok(er: EdgeRequest, shard: string, line: string, crea
   if (created && modes.includes('pin') && !selfRouting) await learnPin(er, conok.session, shard);
   const link = controlLinkFor(er, shard);
   return link ? withControlLink(conok.fields, link) : line;
-}
-
-/** This stream's deadline under the domain's maximum session duration, jittered per stream; null when off. */
-export function streamDeadline(er: EdgeRequest, now = Date.now()): number | null {
-  const { maxSessionMinutes, maxSessionJitter } = er.domain;
-  if (maxSessionMinutes <= 0) return null;
-  const jitter = 1 + maxSessionJitter * (2 * Math.random() - 1);
-  return now + maxSessionMinutes * 60_000 * jitter;
 }
