@@ -24,11 +24,11 @@ afterAll(async () => {
   await origin?.stop();
 });
 
-async function post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const res = await fetch(`${origin.url}${path}`, {
+async function post(path: string, body: string | Buffer, target: OriginHandle = origin): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${target.url}${path}`, {
     method: 'POST',
     body: typeof body === 'string' ? body : Uint8Array.from(body),
-    headers: { 'content-type': 'text/plain', ...headers },
+    headers: { 'content-type': 'text/plain' },
   });
   return { status: res.status, text: await res.text() };
 }
@@ -172,15 +172,15 @@ describe('WebSocket abuse', () => {
 describe('a consumer that never reads', () => {
   // An origin of its own with a small heap: an unbounded queue would not merely grow, it would
   // take the process down.
-  let origin: OriginHandle;
+  let flooded: OriginHandle;
   beforeAll(async () => {
-    origin = await startOrigin({ PUBLISH_TOKEN, NODE_OPTIONS: '--max-old-space-size=192' });
+    flooded = await startOrigin({ PUBLISH_TOKEN, NODE_OPTIONS: '--max-old-space-size=192' });
   });
   afterAll(async () => {
-    await origin?.stop();
+    await flooded?.stop();
   });
 
-  /** RSS of the origin and its descendants (tsx runs the origin in a child of its own). */
+  /** RSS of the origin process and any children it has. */
   function originRssBytes(): number {
     let total = 0;
     const visit = (pid: number) => {
@@ -189,34 +189,24 @@ describe('a consumer that never reads', () => {
       const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
       for (const child of children ? children.split(' ') : []) visit(Number(child));
     };
-    visit(origin.child.pid!);
+    visit(flooded.child.pid!);
     return total;
   }
 
-  /** A WebSocket client written by hand over TCP, so it can stop reading for good. */
-  async function stalledSubscriber(item: string): Promise<{ socket: net.Socket; resume(): Promise<string> }> {
-    const socket = net.connect(origin.port, '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write(
-      `GET /lightstreamer HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
-        `sec-websocket-key: ${Buffer.alloc(16, 7).toString('base64')}\r\nsec-websocket-version: 13\r\n` +
-        `sec-websocket-protocol: ${WS_PROTOCOL}\r\n\r\n`,
-    );
+  interface Stalled {
+    readonly socket: net.Socket;
+    /** Reads again for a second and returns what arrived. */
+    resume(): Promise<string>;
+  }
+
+  /** Waits until `expected` arrived on `socket`, then stops reading it for good. */
+  async function stallAfter(socket: net.Socket, expected: string): Promise<Stalled> {
     let received = '';
     const onData = (c: Buffer) => (received += c.toString('latin1'));
     socket.on('data', onData);
-    const frame = (text: string) => {
-      const payload = Buffer.from(text);
-      const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
-      // A zero mask leaves the payload as is; the server unmasks all the same.
-      return Buffer.concat([header, Buffer.alloc(4), payload]);
-    };
-    socket.write(frame('wsok'));
-    socket.write(frame(`create_session\r\nLS_adapter_set=DEMO&LS_cid=slow&LS_send_sync=false&LS_cause=api`));
-    socket.write(frame(`control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=${item}&LS_schema=v&LS_data_adapter=FEED&LS_snapshot=false`));
     const deadline = Date.now() + 10_000;
-    while (!received.includes('SUBOK,1,1,1')) {
-      if (Date.now() > deadline) throw new Error(`no SUBOK for the stalled subscriber: ${received.slice(0, 500)}`);
+    while (!received.includes(expected)) {
+      if (Date.now() > deadline) throw new Error(`no ${expected} for the stalled subscriber: ${JSON.stringify(received.slice(0, 800))}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     socket.pause();
@@ -233,8 +223,44 @@ describe('a consumer that never reads', () => {
     };
   }
 
-  it('has bounded memory while others keep streaming', async () => {
-    const client = new LightstreamerClient(origin.url, 'DEMO');
+  const ADD_RAW = (item: string) => `LS_reqId=1&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=${item}&LS_schema=v&LS_data_adapter=FEED&LS_snapshot=false`;
+
+  /** A WebSocket client written by hand over TCP, so it can stop reading. */
+  async function stalledWebSocket(item: string): Promise<Stalled> {
+    const socket = net.connect(flooded.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `GET /lightstreamer HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+        `sec-websocket-key: ${Buffer.alloc(16, 7).toString('base64')}\r\nsec-websocket-version: 13\r\n` +
+        `sec-websocket-protocol: ${WS_PROTOCOL}\r\n\r\n`,
+    );
+    const frame = (text: string) => {
+      const payload = Buffer.from(text);
+      const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+      // A zero mask leaves the payload as is; the server unmasks all the same.
+      return Buffer.concat([header, Buffer.alloc(4), payload]);
+    };
+    socket.write(frame('wsok'));
+    socket.write(frame(`create_session\r\nLS_adapter_set=DEMO&LS_cid=slow&LS_send_sync=false&LS_cause=api`));
+    socket.write(frame(`control\r\n${ADD_RAW(item)}`));
+    return stallAfter(socket, 'SUBOK,1,1,1');
+  }
+
+  /** An HTTP-STREAMING bind on a raw socket, so it can stop reading. */
+  async function stalledHttpStream(item: string): Promise<Stalled> {
+    const created = await post('/lightstreamer/create_session.txt?LS_protocol=TLCP-2.5.0', CREATE, flooded);
+    const session = /^CONOK,([^,]+),/.exec(created.text)![1];
+    const socket = net.connect(flooded.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const body = `LS_session=${session}&LS_content_length=4000000000&LS_send_sync=false&LS_cause=api`;
+    socket.write(`POST /lightstreamer/bind_session.txt?LS_protocol=TLCP-2.5.0 HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    const added = await post(`/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${session}`, ADD_RAW(item), flooded);
+    expect(added.text).toBe('REQOK,1\r\n');
+    return stallAfter(socket, 'SUBOK,1,1,1');
+  }
+
+  it('has bounded memory on WebSocket and HTTP streams while others keep streaming', async () => {
+    const client = new LightstreamerClient(flooded.url, 'DEMO');
     const prices: string[] = [];
     const sub = new Subscription('MERGE', ['item1'], ['last_price']);
     sub.setDataAdapter('QUOTE_ADAPTER');
@@ -242,7 +268,7 @@ describe('a consumer that never reads', () => {
     client.subscribe(sub);
     client.connect();
 
-    const stalled = await stalledSubscriber('flood');
+    const stalled = [await stalledWebSocket('flood'), await stalledHttpStream('flood')];
 
     // RAW mode, which conflates nothing, for a subscriber that reads nothing.
     const value = 'x'.repeat(20 * 1024);
@@ -251,7 +277,7 @@ describe('a consumer that never reads', () => {
       for (let sent = 0; sent < megabytes * 1024 * 1024; sent += 8 * batch.length) {
         await Promise.all(
           Array.from({ length: 8 }, async () => {
-            const res = await fetch(`${origin.url}/api/publish`, {
+            const res = await fetch(`${flooded.url}/api/publish`, {
               method: 'POST',
               headers: { authorization: `Bearer ${PUBLISH_TOKEN}`, 'content-type': 'application/json' },
               body: batch,
@@ -269,17 +295,18 @@ describe('a consumer that never reads', () => {
     const pricesBefore = prices.length;
     await flood(256);
     const grown = originRssBytes() - settled;
-    expect(origin.child.exitCode).toBeNull();
+    expect(flooded.child.exitCode).toBeNull();
     expect(grown).toBeLessThan(128 * 1024 * 1024);
     // Other sessions were served all along.
     expect(prices.length).toBeGreaterThan(pricesBefore);
     const before = prices.length;
     await expect.poll(() => prices.length, { timeout: 5_000 }).toBeGreaterThan(before);
 
-    // Once it reads again, the slow consumer learns how many updates it lost.
-    const afterwards = await stalled.resume();
-    expect(afterwards).toMatch(/OV,1,1,\d+\r\n/);
-    stalled.socket.destroy();
+    // Once they read again, the slow consumers learn how many updates they lost.
+    for (const consumer of stalled) {
+      expect(await consumer.resume()).toMatch(/OV,1,1,\d+\r\n/);
+      consumer.socket.destroy();
+    }
     client.disconnect();
     // Pushing 320 MB through the publish API takes a while on a busy machine.
   }, 150_000);
