@@ -43,6 +43,8 @@ async function stop(signal: string): Promise<void> {
   // END 48 first, so clients reconnect (elsewhere) at once instead of waiting out a dead socket.
   origin.close();
   for (const adapter of adapterSet.dataAdapters.values()) adapter.stop();
+  // Closing the listeners destroys sockets with whatever they still buffer: give the ENDs a moment.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await listeners!.close();
   await bus.close();
   process.exit(0);

@@ -51,6 +51,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     adapterSets: new Map(adapterSets.map((set) => [set.name, set])),
     defaultAdapterSet: adapterSets[0].name,
     keepaliveMs: config.keepaliveMs,
+    telemetry,
     services: (adapterSet) => ({
       serverName: config.serverName,
       controlLink: config.controlLink,

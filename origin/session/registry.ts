@@ -50,6 +50,7 @@ export class SessionRegistry {
         : newSessionId(this.options.shardId, (size) => randomBytes(size));
     const session = new Session(id, clientIp, user, { ...services, onClosed: (s) => this.#forget(s) });
     this.#sessions.set(id, session);
+    this.options.logger.debug({ session: id, clientIp, user }, 'session created');
     this.options.telemetry.sessions = this.#sessions.size;
     this.options.telemetry.sessionsCreated++;
     return session;
@@ -92,6 +93,7 @@ export class SessionRegistry {
 
   #forget(session: Session): void {
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    this.options.logger.debug({ session: session.id }, 'session closed');
     this.options.telemetry.sessions = this.#sessions.size;
   }
 

@@ -9,6 +9,7 @@ import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapter
 import type { ItemHub } from '../subscriptions/item-hub.ts';
 import { schemaOf } from '../subscriptions/item-hub.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import type { Telemetry } from '../telemetry.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { BindOptions, Session, SessionServices } from './session.ts';
 
@@ -26,6 +27,8 @@ export interface TlcpContext {
   readonly adapterSets: ReadonlyMap<string, AdapterSet>;
   readonly defaultAdapterSet: string;
   readonly keepaliveMs: number;
+  /** Refused creates and binds are recorded as recent errors for the dashboard. */
+  readonly telemetry: Telemetry;
   readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed'>;
 }
 

@@ -73,26 +73,29 @@ async function openStream(
     params = parseParams(line);
     options = readStreamOptions(params, ctx.keepaliveMs);
   } catch (err) {
-    return refuse(res, cors, ConErr.MALFORMED, (err as Error).message);
+    return refuse(res, ctx, cors, ConErr.MALFORMED, (err as Error).message);
   }
   let session: Session;
   if (name === 'create_session') {
     const opened = await openSession(ctx, params, ctx.clientAddress(req));
-    if (!('id' in opened)) return refuse(res, cors, opened.code, opened.message);
+    if (!('id' in opened)) return refuse(res, ctx, cors, opened.code, opened.message);
     session = opened;
   } else {
     const id = params.get('LS_session') ?? scanParam(query, 'LS_session');
-    if (id === undefined || id === null) return refuse(res, cors, ConErr.MALFORMED, 'missing LS_session');
+    if (id === undefined || id === null) return refuse(res, ctx, cors, ConErr.MALFORMED, 'missing LS_session');
     const found = ctx.registry.lookup(id);
     if (!found.found) {
       const refusal = bindRefusal(found);
-      return refuse(res, cors, refusal.code, refusal.message);
+      return refuse(res, ctx, cors, refusal.code, refusal.message);
     }
     session = found.session;
   }
   if (res.destroyed) return;
   const result = session.bind(new HttpStream(res, options.polling, options.contentLength, cors), options);
-  if (!result.ok) res.end(n.conerr(result.code, result.message));
+  if (!result.ok) {
+    ctx.telemetry.error(result.code, `CONERR ${result.message}`);
+    res.end(n.conerr(result.code, result.message));
+  }
 }
 
 async function answerLines(
@@ -132,7 +135,8 @@ async function answerLines(
   for (const answer of answers) answer.after?.();
 }
 
-function refuse(res: ServerResponse, cors: Record<string, string>, code: number, message: string): void {
+function refuse(res: ServerResponse, ctx: TlcpContext, cors: Record<string, string>, code: number, message: string): void {
+  ctx.telemetry.error(code, `CONERR ${message}`);
   if (res.destroyed) return;
   res.writeHead(200, { ...STREAM_HEADERS, ...cors });
   res.end(n.conerr(code, message));

@@ -139,6 +139,7 @@ export class WsConnection {
   }
 
   #refuse(code: number, message: string): void {
+    this.ctx.telemetry.error(code, `CONERR ${message}`);
     this.send(n.conerr(code, message));
     this.ws.close(1000);
   }
