@@ -37,10 +37,11 @@ interface Connected {
 }
 
 /** A DEMO client streaming item1's last_price over `transport`. */
-async function connect(url: string, transport: string): Promise<Connected> {
+async function connect(url: string, transport: string, headers?: Record<string, string>): Promise<Connected> {
   const client = new LightstreamerClient(url, 'DEMO');
   clients.push(client);
   client.connectionOptions.setForcedTransport(transport);
+  if (headers) client.connectionOptions.setHttpExtraHeaders(headers);
   const statuses: string[] = [];
   const prices: string[] = [];
   client.addListener({ onStatusChange: (s: string) => statuses.push(s) });
@@ -196,5 +197,26 @@ describe('PROXY protocol listener behind a layer-4 balancer', () => {
     await expect(res).rejects.toThrow();
     const viaBalancer = await fetch(`http://127.0.0.1:${balancer.port}/lightstreamer/healthcheck`);
     expect(await viaBalancer.text()).toBe('OK\r\n');
+  });
+});
+
+describe('forwarded client addresses from the edge', () => {
+  const secret = 'edge-secret-e2e';
+  let origin: OriginHandle;
+
+  beforeAll(async () => {
+    origin = await startOrigin({ EDGE_SECRET: secret });
+  });
+
+  afterAll(async () => {
+    await origin?.stop();
+  });
+
+  it.each(['WS-STREAMING', 'HTTP-STREAMING'])('%s: CF-Connecting-IP only counts with the secret', async (transport) => {
+    const forwarded = { 'cf-connecting-ip': '198.51.100.7', 'x-forwarded-for': '198.51.100.7' };
+    const trusted = await connect(origin.url, transport, { ...forwarded, 'x-edge-secret': secret });
+    expect(trusted.client.connectionDetails.getClientIp()).toBe('198.51.100.7');
+    const forged = await connect(origin.url, transport, { ...forwarded, 'x-edge-secret': 'guess' });
+    expect(forged.client.connectionDetails.getClientIp()).toBe('127.0.0.1');
   });
 });
