@@ -135,6 +135,15 @@ describe('never an open proxy', () => {
 });
 
 describe('data path', () => {
+  it('answers its own healthcheck while a shard is healthy, and CORS preflights through a shard', async () => {
+    const health = await fetch(`${edge.url}/lightstreamer/healthcheck`);
+    expect([health.status, await health.text()]).toEqual([200, 'OK\r\n']);
+    const preflight = await raw('/lightstreamer/control.txt', '', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, 'OPTIONS');
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers['access-control-allow-methods']).toContain('POST');
+  });
+
+
   it('streams HTTP unbuffered and uncompressed: an update arrives while the stream is open', async () => {
     const { id } = await createSession({ 'accept-encoding': 'gzip, br' });
     const shardUrl = origins[id.split('.')[0]].url;
