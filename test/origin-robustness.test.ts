@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { publish } from './support/client.ts';
+import { connectClient, publish, watchSubscription } from './support/client.ts';
 import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
 
 const TOKEN = 'robust-publish-token';
@@ -58,6 +58,26 @@ describe('slow consumer', () => {
     expect(s.lines.filter((l) => l.startsWith('U,1,1,')).length).toBeLessThan(3000);
     await expect.poll(() => metric('edgepush_slow_consumers')).toBe(0);
     s.close();
+  });
+});
+
+describe('requested max frequency', () => {
+  it('MERGE updates above the frequency limit are conflated, and the latest value always arrives', async () => {
+    const c = await connectClient(origin.url, { transport: 'WS-STREAMING' });
+    const item = 'frequency_limited';
+    const s = watchSubscription(c.client, { mode: 'MERGE', items: [item], fields: ['n'], snapshot: 'no', maxFrequency: 2 });
+    const real: Array<string | null> = [];
+    s.sub.addListener({ onRealMaxFrequency: (f: string | null) => void real.push(f) });
+    await s.subscribed();
+    await expect.poll(() => real).toEqual(['2']);
+    for (let n = 1; n <= 20; n++) {
+      await publish(origin.url, TOKEN, { item, fields: { n: String(n) } });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await s.until((u) => u.at(-1)?.values.n === '20', 'latest value');
+    // One second of updates at 2 per second: a few deliveries, not twenty.
+    expect(s.updates.length).toBeLessThanOrEqual(5);
+    await c.disconnect();
   });
 });
 

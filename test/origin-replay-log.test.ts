@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { ReplayLog } from '../origin/session/replay-log.ts';
+
+function drain(log: ReplayLog): string[] {
+  const out: string[] = [];
+  for (let line = log.peek(); line !== undefined; line = log.peek()) {
+    out.push(line);
+    log.advance();
+  }
+  return out;
+}
+
+describe('replay log', () => {
+  it('numbers lines as the client counts them and resumes after any line it still holds', () => {
+    const log = new ReplayLog(1000);
+    for (let i = 1; i <= 5; i++) log.append(`L${i}`);
+    expect(log.pending).toBe(5);
+    expect(drain(log)).toEqual(['L1', 'L2', 'L3', 'L4', 'L5']);
+    expect(log.sent).toBe(5);
+    log.resumeFrom(3);
+    expect(drain(log)).toEqual(['L4', 'L5']);
+    log.append('L6');
+    log.resumeFrom(5);
+    expect(drain(log)).toEqual(['L6']);
+  });
+
+  it('keeps written lines only up to its budget, and never drops unwritten ones', () => {
+    const log = new ReplayLog(10);
+    for (let i = 1; i <= 20; i++) log.append(`line${String(i).padStart(2, '0')}`);
+    expect(log.pending).toBe(20);
+    drain(log);
+    expect(log.canResumeFrom(20)).toBe(true);
+    expect(log.canResumeFrom(19)).toBe(true);
+    expect(log.canResumeFrom(1)).toBe(false);
+    expect(log.canResumeFrom(21)).toBe(false);
+    expect(() => log.resumeFrom(1)).toThrow();
+  });
+
+  it('compacts its storage on long runs without losing the numbering', () => {
+    const log = new ReplayLog(100);
+    for (let i = 1; i <= 5000; i++) {
+      log.append(`x${i}`);
+      log.advance();
+    }
+    expect(log.total).toBe(5000);
+    log.resumeFrom(4995);
+    expect(drain(log)).toEqual(['x4996', 'x4997', 'x4998', 'x4999', 'x5000']);
+  });
+});
