@@ -17,6 +17,11 @@ import type { Session } from '../session/session.ts';
 import { HIGH_WATER_BYTES, type Stream } from './stream.ts';
 
 export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+/**
+ * A socket with no stream bound is closed after this long: long enough for WS-POLLING's pause
+ * between polls, short enough that idle sockets opened by anyone cannot pile up.
+ */
+const UNBOUND_SOCKET_MS = 60_000;
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -26,6 +31,7 @@ let lastBytes = Buffer.alloc(0);
 export class WsConnection {
   #session: Session | null = null;
   #stream: WsStream | null = null;
+  #idle: NodeJS.Timeout | null = null;
   // Frames are handled one after the other: an add waiting for its items must not be overtaken.
   #queue: Promise<void> = Promise.resolve();
 
@@ -50,7 +56,11 @@ export class WsConnection {
       });
     });
     ws.on('error', (err) => this.logger.debug({ err }, 'websocket error'));
-    ws.on('close', () => this.#stream?.lost());
+    ws.on('close', () => {
+      this.#setIdle(false);
+      this.#stream?.lost();
+    });
+    this.#setIdle(true);
   }
 
   send(text: string): void {
@@ -100,6 +110,7 @@ export class WsConnection {
         const result = session.bind(stream, options);
         if (!result.ok) return this.#refuse(result.code, result.message);
         this.#stream = stream;
+        this.#setIdle(false);
         return;
       }
       case 'control':
@@ -146,7 +157,14 @@ export class WsConnection {
 
   /** The stream of this socket was finished or abandoned by its session. */
   released(stream: WsStream): void {
-    if (this.#stream === stream) this.#stream = null;
+    if (this.#stream !== stream) return;
+    this.#stream = null;
+    this.#setIdle(this.ws.readyState === this.ws.OPEN);
+  }
+
+  #setIdle(idle: boolean): void {
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = idle ? setTimeout(() => this.ws.close(1000, 'no session bound'), UNBOUND_SOCKET_MS) : null;
   }
 }
 
