@@ -166,23 +166,30 @@ describe('S on HTTP, CR on HTTPS through the control link (guide 2.B.1.4)', () =
 describe('PROXY protocol listener behind a layer-4 balancer', () => {
   let origin: OriginHandle;
   let balancer: Relay;
+  let tlsBalancer: Relay;
   let proxiedPort: number;
 
   beforeAll(async () => {
+    const cert = selfSignedCertificate('push.example.com');
     const sPort = await freePort();
     proxiedPort = await freePort();
+    const proxiedTlsPort = await freePort();
     origin = await startOrigin({
       PORT: String(sPort),
       LISTENERS: JSON.stringify([
         { name: 'health', protocol: 'http', host: '127.0.0.1', port: sPort },
         { name: 'L4', protocol: 'http', host: '127.0.0.1', port: proxiedPort, proxyProtocol: true },
+        // A TCP balancer in front of TLS terminated by the origin itself (guide 2.B.2.x at layer 4).
+        { name: 'L4-TLS', protocol: 'https', host: '127.0.0.1', port: proxiedTlsPort, proxyProtocol: true, certificates: [{ cert: cert.cert, key: cert.key }] },
       ]),
     });
     balancer = await startRelay(proxiedPort, { prefix: 'PROXY TCP4 203.0.113.99 10.0.0.1 51000 80\r\n' });
+    tlsBalancer = await startRelay(proxiedTlsPort, { prefix: 'PROXY TCP6 2001:db8::99 2001:db8::1 51000 443\r\n' });
   });
 
   afterAll(async () => {
     await balancer?.close();
+    await tlsBalancer?.close();
     await origin?.stop();
   });
 
@@ -190,6 +197,12 @@ describe('PROXY protocol listener behind a layer-4 balancer', () => {
     const { client, prices } = await connect(`http://127.0.0.1:${balancer.port}`, transport);
     await waitUntil(() => prices.length >= 1, () => 'an item1 update');
     expect(client.connectionDetails.getClientIp()).toBe('203.0.113.99');
+  });
+
+  it.each(['WS-STREAMING', 'HTTP-STREAMING'])('%s over TLS behind the PROXY header: CLIENTIP is its address', async (transport) => {
+    const { client, prices } = await connect(`https://127.0.0.1:${tlsBalancer.port}`, transport);
+    await waitUntil(() => prices.length >= 1, () => 'an item1 update');
+    expect(client.connectionDetails.getClientIp()).toBe('2001:db8::99');
   });
 
   it('closes a connection that skips the header, and keeps serving through the balancer', async () => {
