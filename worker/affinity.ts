@@ -20,7 +20,7 @@ function remember<V>(cache: Map<string, V>, limit: number, key: string, value: V
   cache.set(key, value);
 }
 
-export function cookieValue(cookieHeader: string | undefined, name: string): string | null {
+function cookieValue(cookieHeader: string | undefined, name: string): string | null {
   if (!cookieHeader) return null;
   for (const part of cookieHeader.split(';')) {
     const eq = part.indexOf('=');

@@ -8,7 +8,7 @@ import { isValidShardId } from '../protocol/session-id.ts';
  */
 
 /** How a domain keeps a session's control and rebind (CR) requests on the shard that created it. */
-export const MODES = ['host', 'path', 'session-id', 'cookie', 'ip', 'pin', 'partial'] as const;
+const MODES = ['host', 'path', 'session-id', 'cookie', 'ip', 'pin', 'partial'] as const;
 export type Mode = (typeof MODES)[number];
 
 const shardId = z.string().refine(isValidShardId, 'shard ids are 1–32 chars of [A-Za-z0-9_-]');

@@ -10,7 +10,7 @@ import { count, reportUnreachable } from './registry-client.ts';
 import { isServing } from './balance.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 
-export const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
 /** Close codes an endpoint may not send itself; they only ever describe what happened. */
 const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
