@@ -4,6 +4,17 @@
  * Everything is validated before anything listens: an operator who mistypes a variable gets one
  * message naming every bad variable and its value, instead of a server that half works. Secrets are
  * never echoed in those messages, since start-up errors end up in shared logs.
+ *
+ * LISTENERS replaces the single HTTP listener on HOST:PORT with the guide's server blocks, e.g.
+ * option 2.B.1.4 (S from the balancer on a private interface, CR straight to this server):
+ *
+ *   [{"name":"S","protocol":"http","host":"10.0.0.1","port":80},
+ *    {"name":"CR","protocol":"https","host":"200.0.0.1","port":443,
+ *     "certificates":[{"cert":"push1.pem","key":"push1.key","serverName":"push1.mycompany.com"},
+ *                     {"cert":"wildcard.pem","key":"wildcard.key"}]}]
+ *
+ * with CONTROL_LINK=push1.mycompany.com. `host` defaults to HOST; `proxyProtocol: true` makes a
+ * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection.
  */
 import fs from 'node:fs';
 import net from 'node:net';
