@@ -133,7 +133,8 @@ class SocketRelay {
     if (this.closed) return socket.close(1000, 'client went away');
     this.origin = socket;
     socket.addEventListener('message', (ev) => this.fromOrigin(ev.data));
-    socket.addEventListener('close', (ev) => this.close(ev.code, ev.reason));
+    // Whatever the origin sent before closing (LOOP, END) reaches the client before the close does.
+    socket.addEventListener('close', (ev) => void this.outbound.then(() => this.close(ev.code, ev.reason)));
     socket.addEventListener('error', () => this.close(1011, 'origin socket error'));
     socket.send('wsok');
     for (const data of this.queue.splice(0)) socket.send(data);
