@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, domainOf, parseConfig } from '../worker/config.ts';
+import { ConfigError, configOf, domainOf, parseConfig } from '../worker/config.ts';
 
 const SHARDS = [
   { id: 's1', url: 'http://127.0.0.1:8081' },
@@ -26,6 +26,12 @@ describe('edge configuration', () => {
   ])('rejects a bad %s naming the entry (%#)', (_var, shards, domains, message) => {
     expect(() => parseConfig(shards, domains)).toThrow(ConfigError);
     expect(() => parseConfig(shards, domains)).toThrow(message);
+  });
+
+  it('refuses a cookie domain without COOKIE_SECRET, naming it', () => {
+    const env = { SHARDS: JSON.stringify(SHARDS), DOMAINS: '[{"host":"sticky.example.com","modes":["cookie"]}]' };
+    expect(() => configOf(env)).toThrow(/DOMAINS\[0\] \(sticky\.example\.com\) uses mode "cookie" but the COOKIE_SECRET secret is not set/);
+    expect(configOf({ ...env, COOKIE_SECRET: 'x' }).domains[0].host).toBe('sticky.example.com');
   });
 
   it('matches hosts exactly, then by wildcard suffix, then the default domain', () => {

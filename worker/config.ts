@@ -123,9 +123,14 @@ export function parseConfig(rawShards: unknown, rawDomains: unknown): EdgeConfig
 
 let cached: { shards: unknown; domains: unknown; config: EdgeConfig } | undefined;
 
-export function configOf(env: { SHARDS: unknown; DOMAINS: unknown }): EdgeConfig {
+export function configOf(env: { SHARDS: unknown; DOMAINS: unknown; COOKIE_SECRET?: string }): EdgeConfig {
   if (cached && cached.shards === env.SHARDS && cached.domains === env.DOMAINS) return cached.config;
   const config = parseConfig(env.SHARDS, env.DOMAINS);
+  const cookieDomain = config.domains.findIndex((d) => d.modes.includes('cookie'));
+  // Without the secret no cookie verifies: every session of the domain would be lost on its first CR.
+  if (cookieDomain >= 0 && !env.COOKIE_SECRET) {
+    throw new ConfigError(`DOMAINS[${cookieDomain}] (${config.domains[cookieDomain].host}) uses mode "cookie" but the COOKIE_SECRET secret is not set`);
+  }
   cached = { shards: env.SHARDS, domains: env.DOMAINS, config };
   return config;
 }

@@ -17,6 +17,9 @@ export interface Placement {
   readonly via: Mode | 'balance';
 }
 
+/** Only ids that could be a server's are looked up in pins: junk never costs a Durable Object call. */
+const PLAUSIBLE_SESSION_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
+
 /** The session's home is dead, removed, or not knowable: answer with "session not found". */
 export const GONE = 'gone' as const;
 
@@ -72,7 +75,7 @@ export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise
     const shard = shardOfSessionId(id);
     if (shard) candidates.push({ shard, via: 'session-id' });
   }
-  if (id && modes.includes('pin') && candidates.length === 0) {
+  if (id && PLAUSIBLE_SESSION_ID.test(id) && modes.includes('pin') && candidates.length === 0) {
     const shard = await pinnedShard(er, id);
     if (shard) candidates.push({ shard, via: 'pin' });
   }
