@@ -200,7 +200,6 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   const spec: SubscriptionSpec = {
     id,
     mode,
-    items,
     schema: schemaOf(fields),
     snapshot,
     maxFrequency: mode === 'MERGE' && typeof frequency === 'number' ? frequency : null,

@@ -99,10 +99,6 @@ export class Session implements SubscriptionOutput {
     return this.services.adapterSet;
   }
 
-  get subscriptionCount(): number {
-    return this.#subs.size;
-  }
-
   /** Attaches a new stream, replacing the current one quietly, and starts writing to it. */
   bind(stream: Stream, options: BindOptions): BindResult {
     if (this.#closed) return { ok: false, code: ConErr.SESSION_NOT_FOUND, message: 'session closed' };

@@ -27,7 +27,6 @@ export interface SubscriptionOutput {
 export interface SubscriptionSpec {
   readonly id: number;
   readonly mode: SubscriptionMode;
-  readonly items: readonly string[];
   readonly schema: Schema;
   /** LS_snapshot: true, false, or a DISTINCT length. */
   readonly snapshot: boolean | number;
@@ -63,7 +62,7 @@ class SubscribedItem implements ItemConsumer {
 }
 
 export class Subscription {
-  readonly items: SubscribedItem[] = [];
+  readonly #items: SubscribedItem[] = [];
   #maxFrequency: number | null;
   #live = false;
   #closed = false;
@@ -99,7 +98,7 @@ export class Subscription {
     this.out.emit(this.#confLine());
     hubs.forEach((hub, i) => {
       const item = new SubscribedItem(this, i + 1, hub);
-      this.items.push(item);
+      this.#items.push(item);
       this.#snapshot(item);
       hub.consumers.add(item);
     });
@@ -115,7 +114,7 @@ export class Subscription {
   /** Stops consuming; the caller releases the hubs and writes UNSUB. */
   stop(): void {
     this.#closed = true;
-    for (const item of this.items) {
+    for (const item of this.#items) {
       item.hub.consumers.delete(item);
       if (item.timer) clearTimeout(item.timer);
       item.queue = null;
@@ -145,7 +144,7 @@ export class Subscription {
   release(): boolean {
     if (this.#closed) return true;
     let done = true;
-    for (const item of this.items) {
+    for (const item of this.#items) {
       if (!this.out.accepting()) return false;
       if (item.dirty) {
         if (this.#throttled(item)) {
