@@ -172,6 +172,29 @@ describe.each(cases)('mode $mode', (mc) => {
   });
 });
 
+describe('polling transports', () => {
+  it('keep every poll on the session’s shard: each poll’s CONOK carries the edge’s control link', async () => {
+    const item = 'routing_polling';
+    const clients = await Promise.all(
+      (['WS-POLLING', 'HTTP-POLLING'] as const).map((transport) => connectClient(edge.urlFor('localhost'), { transport, item })),
+    );
+    try {
+      for (let i = 1; i <= 5; i++) {
+        await Promise.all(['s1', 's2'].map((s) => publish(origins[s].url, PUBLISH_TOKEN, item, `p${i}`)));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await waitUntil(() => clients.every((c) => c.values.at(-1) === 'p5'), 10_000, () => `polls missed updates: ${clients.map((c) => c.values.join(',')).join(' | ')}`);
+      for (const c of clients) {
+        expect(c.sessions).toHaveLength(1);
+        expect(c.serverErrors).toEqual([]);
+        expect(c.client.connectionDetails.getServerInstanceAddress()).toBe(`${edge.urlFor('localhost')}/s/${c.shard()}`);
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});
+
 describe('routing counters', () => {
   it('count S decisions, CR decisions by mode, and learned pins cost no failovers', async () => {
     await waitUntil(

@@ -145,7 +145,7 @@ export function resolveLocalhostNames(): void {
   dns.lookup = patched;
 }
 
-export type Transport = 'WS-STREAMING' | 'HTTP-STREAMING';
+export type Transport = 'WS-STREAMING' | 'HTTP-STREAMING' | 'WS-POLLING' | 'HTTP-POLLING';
 
 export interface ClientOptions {
   readonly transport: Transport;
