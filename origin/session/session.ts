@@ -66,22 +66,15 @@ export class Session implements SubscriptionOutput {
   /** Adds waiting for their items; `true` once a delete arrived for them meanwhile. */
   readonly #pending = new Map<number, boolean>();
   readonly #held = new Set<Subscription>();
-  readonly #messages: MessageSequencer;
-  readonly #context: ClientContext;
+  // Most sessions never send a message: the sequencer comes with the first one.
+  #messages: MessageSequencer | null = null;
 
   constructor(
     readonly id: string,
     readonly clientIp: string,
     readonly user: string | null,
     private readonly services: SessionServices,
-  ) {
-    this.#context = { sessionId: id, user, clientIp };
-    this.#messages = new MessageSequencer(
-      (text) => services.adapterSet.metadata.onMessage(this.#context, text),
-      (line) => this.emit(line),
-      (err) => services.logger.error({ err, session: id }, 'message adapter failed'),
-    );
-  }
+  ) {}
 
   get closed(): boolean {
     return this.#closed;
@@ -217,6 +210,15 @@ export class Session implements SubscriptionOutput {
 
   submitMessage(message: ClientMessage): string | null {
     this.services.telemetry.messagesReceived++;
+    if (!this.#messages) {
+      const { services, id } = this;
+      const context: ClientContext = { sessionId: id, user: this.user, clientIp: this.clientIp };
+      this.#messages = new MessageSequencer(
+        (text) => services.adapterSet.metadata.onMessage(context, text),
+        (line) => this.emit(line),
+        (err) => services.logger.error({ err, session: id }, 'message adapter failed'),
+      );
+    }
     return this.#messages.submit(message);
   }
 
@@ -252,7 +254,7 @@ export class Session implements SubscriptionOutput {
     this.#detach()?.abandon();
     this.#closed = true;
     for (const sub of [...this.#subs.values()]) this.#removeSubscription(sub);
-    this.#messages.close();
+    this.#messages?.close();
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.services.onClosed(this);
   }
