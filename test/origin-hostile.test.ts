@@ -155,6 +155,21 @@ describe('WebSocket abuse', () => {
     expect(await big.closed).toBe(1009);
   });
 
+  it('control frames with bad encoding or another shard\'s session get REQERR, and the session goes on', async () => {
+    const { ws, messages } = await tlcpSocket();
+    const received = () => messages.join('');
+    ws.send('wsok');
+    ws.send('create_session\r\nLS_adapter_set=DEMO&LS_cid=hostile&LS_send_sync=false&LS_cause=api');
+    await expect.poll(received).toMatch(/CONOK,/);
+    ws.send('control\r\nLS_reqId=5&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=%ZZ&LS_schema=last_price');
+    await expect.poll(received).toMatch(/\r\nREQERR,5,65,bad percent-encoding[^\r]*\r\n/);
+    ws.send(`control\r\nLS_reqId=6&LS_session=elsewhere.${'E'.repeat(32)}&LS_op=destroy`);
+    await expect.poll(received).toContain('\r\nREQERR,6,11,session belongs to another instance\r\n');
+    ws.send('control\r\nLS_reqId=7&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=item1&LS_schema=last_price&LS_data_adapter=QUOTE_ADAPTER&LS_snapshot=true');
+    await expect.poll(received).toMatch(/SUBOK,2,1,1\r\n[^]*U,2,1,/);
+    ws.close();
+  });
+
   it('a bind for an unknown session gets CONERR 20, another shard\'s CONERR 21', async () => {
     for (const [id, expected] of [
       [`${origin.shardId}.${'C'.repeat(32)}`, 'CONERR,20,session not found\r\n'],
