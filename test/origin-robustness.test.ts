@@ -102,6 +102,19 @@ describe('keepalive', () => {
   });
 });
 
+describe('unbound sessions', () => {
+  it('are kept at least 20 s for a returning client, then expire', async () => {
+    const kept = await createPollingSession(origin.url);
+    const expiring = await createPollingSession(origin.url);
+    await new Promise((r) => setTimeout(r, 21_000));
+    const back = await tlcpPost(origin.url, 'bind_session', `LS_session=${kept}&LS_polling=true&LS_idle_millis=0\r\n`);
+    expect(back.lines[0]).toMatch(/^CONOK,/);
+    await new Promise((r) => setTimeout(r, 10_500));
+    const gone = await tlcpPost(origin.url, 'bind_session', `LS_session=${expiring}&LS_polling=true&LS_idle_millis=0\r\n`);
+    expect(gone.lines[0]).toMatch(/^CONERR,20,/);
+  }, 45_000);
+});
+
 describe('opaque session ids', () => {
   let opaque: OriginHandle;
   beforeAll(async () => {
