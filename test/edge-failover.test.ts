@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import {
@@ -65,17 +64,6 @@ afterAll(async () => {
   await Promise.all(Object.values(origins).map((o) => o.stop()));
 });
 
-/**
- * A crash, as far as the edge can tell: SIGKILL for the origin and, since tsx runs it in a child
- * node process that a killed parent cannot take down with it, for that child too.
- */
-async function crash(origin: OriginHandle): Promise<void> {
-  const pid = origin.child.pid!;
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  for (const child of children) process.kill(child, 'SIGKILL');
-  await origin.kill();
-}
-
 /** Closed clients leave sessions waiting for recovery: end them so each test counts its own. */
 async function endAllSessions(): Promise<void> {
   for (const o of Object.values(origins)) {
@@ -103,7 +91,7 @@ describe('a shard killed under load', () => {
       expect(await shardsOf(clients)).toEqual(new Set(['f1', 'f2']));
       const victims = clients.filter((c) => c.shard() === 'f1');
       const killedAt = Date.now();
-      await crash(origins.f1);
+      await origins.f1.kill();
       await waitUntil(
         () => victims.every((c) => c.shard() === 'f2' && c.statuses.at(-1)?.startsWith('CONNECTED:') && isLive(c)),
         20_000,
