@@ -26,7 +26,7 @@ const UNBOUND_SOCKET_MS = 60_000;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
 let lastText = '';
-let lastBytes = Buffer.alloc(0);
+let lastFrame = textFrame('');
 
 export class WsConnection {
   #session: Session | null = null;
@@ -65,12 +65,14 @@ export class WsConnection {
 
   send(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    // Fan-out writes the same line to many sockets in a row: encode it once for all of them.
+    // Fan-out writes the same line to many sockets in a row: frame it once for all of them, and
+    // write the frame straight to the socket. That is what ws itself does for an uncompressed
+    // frame (compression is off), minus a header buffer and a writev per socket and update.
     if (text !== lastText) {
       lastText = text;
-      lastBytes = Buffer.from(text);
+      lastFrame = textFrame(text);
     }
-    this.ws.send(lastBytes, { binary: false });
+    this.socket.write(lastFrame);
   }
 
   async #handle(text: string): Promise<void> {
@@ -166,6 +168,25 @@ export class WsConnection {
     if (this.#idle) clearTimeout(this.#idle);
     this.#idle = idle ? setTimeout(() => this.ws.close(1000, 'no session bound'), UNBOUND_SOCKET_MS) : null;
   }
+}
+
+/** A final, unmasked text frame (RFC 6455 §5.2), as a server sends it. */
+function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(text, headerLength, 'utf8');
+  return frame;
 }
 
 function reqIdOf(line: string): string | null {
