@@ -84,7 +84,7 @@ function redisUrl(): string | undefined {
   if (process.env.REDIS_URL) return process.env.REDIS_URL;
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
   step(`redis-server found: starting it on 127.0.0.1:${REDIS_PORT} so the shards share one feed`);
-  start('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
+  start('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '/dev/null'], {});
   return `redis://127.0.0.1:${REDIS_PORT}`;
 }
 
@@ -100,8 +100,6 @@ async function main(): Promise<void> {
     start(shard.id, process.execPath, ['--import', 'tsx', 'origin/main.ts'], {
       PORT: String(shard.port),
       SHARD_ID: shard.id,
-      // Clients that follow the control link come back through the edge on the shard's path prefix.
-      CONTROL_LINK: `127.0.0.1:${EDGE_PORT}/s/${shard.id}`,
       EDGE_SECRET,
       ADMIN_TOKEN: ORIGIN_ADMIN_TOKEN,
       PUBLISH_TOKEN,
@@ -124,7 +122,8 @@ async function main(): Promise<void> {
     'edge',
     path.join(BIN, 'wrangler'),
     ['dev', '--ip', '127.0.0.1', '--port', String(EDGE_PORT), '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
-    { WRANGLER_SEND_METRICS: 'false' },
+    // No network here or in many deployments' CI: skip fetching the Request.cf template.
+    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
   );
   await waitFor(`http://127.0.0.1:${EDGE_PORT}/lightstreamer/healthcheck`, 'the edge', 90_000);
 

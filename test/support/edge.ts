@@ -91,7 +91,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const proc = spawnManaged(
     WRANGLER,
     ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', path.join(dir, 'state'), '--log-level', 'warn', '--show-interactive-dev-session=false'],
-    { WRANGLER_SEND_METRICS: 'false', CI: '1' },
+    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: '1' },
   );
   const url = `http://127.0.0.1:${port}`;
   await waitForAnswer(`${url}/lightstreamer/healthcheck`, proc);
