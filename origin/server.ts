@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { EndCode } from '../protocol/codes.ts';
 import type { AdapterSet } from './adapters/adapter.ts';
-import { createApi, type Api } from './api.ts';
+import { createApi } from './api.ts';
 import type { Bus } from './bus/bus.ts';
 import type { OriginConfig } from './config.ts';
 import { createDashboard } from './dashboard/dashboard.ts';
@@ -30,8 +30,6 @@ const HEALTHCHECK = /(^|\/)lightstreamer\/healthcheck$/;
 
 export interface Origin {
   readonly handlers: ListenerHandlers;
-  readonly telemetry: Telemetry;
-  readonly api: Api;
   /** Ends every session (END 48, so clients move at once) and stops timers; listeners are the caller's. */
   close(): void;
 }
@@ -76,7 +74,8 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
   const dashboard = createDashboard({ telemetry, status: api.status });
   const wss = new WebSocketServer({
     noServer: true,
-    // The official clients disable it, and compressing per session would defeat shared encoding.
+    // The official clients disable it, and websocket.ts writes shared pre-built frames straight to
+    // the sockets, which only works for uncompressed frames.
     perMessageDeflate: false,
     maxPayload: MAX_FRAME_BYTES,
     handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
@@ -129,8 +128,6 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       onRefused: (listener, reason) => logger.debug({ listener, reason }, 'connection refused'),
       onServerError: (listener, err) => logger.error({ err, listener }, 'listener error'),
     },
-    telemetry,
-    api,
     close() {
       registry.endAll(EndCode.MAX_DURATION, 'server shutting down');
       registry.close();
