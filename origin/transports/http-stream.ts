@@ -16,6 +16,10 @@ export const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
+// Fan-out writes the same line to many responses in a row: encode it once for all of them.
+let lastText = '';
+let lastBytes = Buffer.alloc(0);
+
 export class HttpStream implements Stream {
   readonly transport: TransportName;
   #written = 0;
@@ -47,8 +51,12 @@ export class HttpStream implements Stream {
 
   write(text: string): void {
     if (this.#ended) return;
-    this.#written += Buffer.byteLength(text);
-    this.res.write(text);
+    if (text !== lastText) {
+      lastText = text;
+      lastBytes = Buffer.from(text);
+    }
+    this.#written += lastBytes.length;
+    this.res.write(lastBytes);
   }
 
   finish(text: string): void {
