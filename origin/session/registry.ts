@@ -104,7 +104,7 @@ export class SessionRegistry {
       try {
         if (maxAge > 0 && now - session.createdAt >= maxAge) {
           this.#end(session, EndCode.MAX_DURATION, 'maximum session duration reached');
-        } else if (!session.bound && now - session.unboundSince > UNBOUND_TTL_MS) {
+        } else if (!session.bound && now - session.unboundSince > UNBOUND_TTL_MS + session.returnDelayMs) {
           this.options.logger.debug({ session: session.id }, 'unbound session expired');
           session.close();
         } else {

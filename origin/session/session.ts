@@ -51,6 +51,8 @@ export type BindResult = { readonly ok: true } | { readonly ok: false; readonly 
 export class Session implements SubscriptionOutput {
   readonly createdAt = Date.now();
   unboundSince = Date.now();
+  /** The delay the last LOOP told the client to wait before binding again: its absence is expected. */
+  returnDelayMs = 0;
   #closed = false;
   #stream: Stream | null = null;
   #options: BindOptions | null = null;
@@ -369,6 +371,7 @@ export class Session implements SubscriptionOutput {
   #loop(stream: Stream): void {
     const delay = stream.polling ? (this.#options?.pollingMillis ?? 0) : 0;
     this.#detach();
+    this.returnDelayMs = delay;
     stream.finish(n.loop(delay));
   }
 
@@ -379,6 +382,7 @@ export class Session implements SubscriptionOutput {
     this.#stream = null;
     this.#options = null;
     this.unboundSince = Date.now();
+    this.returnDelayMs = 0;
     this.services.telemetry.boundByTransport[stream.transport]--;
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
