@@ -2,7 +2,7 @@
  * Memory per idle session: origin WS-STREAMING and HTTP-STREAMING sessions against raw `ws` held
  * connections and raw `node:http` held responses.
  *
- *   npm run bench -- memory [--sessions 2000]
+ *   npm run bench -- memory [--sessions 4000] [--warmup 200]
  *
  * Each server is its own process with the memory probe preloaded (support/memory-probe.ts). A first
  * batch of sessions warms the code paths and pools; then, after forced GCs, the baseline is taken,
@@ -19,7 +19,7 @@ import { startServer, type ServerSpec } from './support/server-process.ts';
 
 const { values: args } = parseArgs({
   options: {
-    sessions: { type: 'string', default: '2000' },
+    sessions: { type: 'string', default: '4000' },
     warmup: { type: 'string', default: '200' },
   },
   allowPositionals: true,
