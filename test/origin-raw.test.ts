@@ -196,6 +196,19 @@ describe('WebSocket requests', () => {
     expect((await tlcpPost(origin.url, 'bind_session', `LS_session=${id}\r\n`)).lines[0]).toMatch(/^CONERR,20,/);
   });
 
+  it('a second bind on the same socket replaces its stream and keeps the socket', async () => {
+    const s = new RawSocket(origin.url);
+    const id = await s.create();
+    const from = s.lines.length;
+    s.send(`bind_session\r\nLS_session=${id}&LS_send_sync=false`);
+    expect(await s.line(/^CONOK,/, from)).toMatch(new RegExp(`^CONOK,${id},`));
+    s.send('control\r\nLS_reqId=9&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=rebound&LS_schema=v');
+    await s.line(/^SUBOK,1,1,1$/, from);
+    await publish(origin.url, TOKEN, { item: 'rebound', fields: { v: 'still here' } });
+    await s.line(/^U,1,1,still here$/, from);
+    s.close();
+  });
+
   it('garbage frames close only their own socket', async () => {
     const s = new RawSocket(origin.url);
     await s.opened;

@@ -108,6 +108,8 @@ export class WsConnection {
           session = found.session;
         }
         this.#session = session;
+        // A new bind on this very socket replaces its stream, but must not close the socket with it.
+        this.#stream?.supersede();
         const stream = new WsStream(this, options.polling);
         const result = session.bind(stream, options);
         if (!result.ok) return this.#refuse(result.code, result.message);
@@ -230,6 +232,12 @@ class WsStream implements Stream {
     this.#done = true;
     this.conn.released(this);
     this.conn.ws.close(1000);
+  }
+
+  /** Ends this stream quietly while its socket carries on with a newer one. */
+  supersede(): void {
+    this.#done = true;
+    this.conn.released(this);
   }
 
   onDrain(listener: () => void): void {
