@@ -321,9 +321,8 @@ export class Session implements SubscriptionOutput {
   }
 
   #write(stream: Stream, text: string): void {
-    stream.write(text);
+    this.services.telemetry.bytesSent += stream.write(text);
     this.#lastWriteAt = Date.now();
-    this.services.telemetry.bytesSent += text.length;
   }
 
   #markSlow(stream: Stream): void {

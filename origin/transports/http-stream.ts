@@ -49,14 +49,15 @@ export class HttpStream implements Stream {
     return this.res.writableLength > HIGH_WATER_BYTES;
   }
 
-  write(text: string): void {
-    if (this.#ended) return;
+  write(text: string): number {
+    if (this.#ended) return 0;
     if (text !== lastText) {
       lastText = text;
       lastBytes = Buffer.from(text);
     }
     this.#written += lastBytes.length;
     this.res.write(lastBytes);
+    return lastBytes.length;
   }
 
   finish(text: string): void {

@@ -11,7 +11,8 @@ export interface Stream {
   readonly remaining: number;
   /** The connection's outgoing buffer is above its high-water mark: stop writing until `drain`. */
   readonly congested: boolean;
-  write(text: string): void;
+  /** Returns the bytes written, for the telemetry. */
+  write(text: string): number;
   /** Writes a last line (LOOP or END) and ends the stream. WebSocket keeps the socket open for the next bind. */
   finish(text: string, closeSocket?: boolean): void;
   /** Ends without a word: a newer bind replaced it (an END would stop a client still listening). */

@@ -63,8 +63,9 @@ export class WsConnection {
     this.#setIdle(true);
   }
 
-  send(text: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
+  /** Returns the bytes written. */
+  send(text: string): number {
+    if (this.ws.readyState !== this.ws.OPEN) return 0;
     // Fan-out writes the same line to many sockets in a row: frame it once for all of them, and
     // write the frame straight to the socket. That is what ws itself does for an uncompressed
     // frame (compression is off), minus a header buffer and a writev per socket and update.
@@ -73,6 +74,7 @@ export class WsConnection {
       lastFrame = textFrame(text);
     }
     this.socket.write(lastFrame);
+    return lastFrame.length;
   }
 
   async #handle(text: string): Promise<void> {
@@ -214,8 +216,8 @@ class WsStream implements Stream {
     return this.conn.ws.bufferedAmount > HIGH_WATER_BYTES;
   }
 
-  write(text: string): void {
-    if (!this.#done) this.conn.send(text);
+  write(text: string): number {
+    return this.#done ? 0 : this.conn.send(text);
   }
 
   finish(text: string, closeSocket = false): void {
