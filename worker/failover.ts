@@ -3,13 +3,16 @@ import { reqerr, reqok } from '../protocol/notifications.ts';
 import { scanParam, splitBody } from '../protocol/request.ts';
 import type { Endpoint } from './tlcp.ts';
 import { SESSION_GONE, SESSION_GONE_MESSAGE } from './tlcp.ts';
+import { count } from './registry-client.ts';
 
 /**
- * The answer for a request whose session lives on a shard that is dead, draining away or removed:
- * the codes that make the official client open a new session by itself (tlcp.md §E), at once, with
- * status 200 — a 502 or a hang would only delay that, and code 21 would stop the client for good.
+ * The answer for a request whose session lives on a shard that is dead, draining away, removed or
+ * unreachable: the codes that make the official client open a new session by itself (tlcp.md §E), at
+ * once — a 502 or a hang would only delay that, and code 21 would stop the client for good. Every such
+ * answer is a failover, whichever way the edge found out the session's shard is lost.
  */
-export function sessionGoneBody(endpoint: Endpoint, body: string): string {
+export function sessionGone(endpoint: Endpoint, body: string): string {
+  count('failovers');
   switch (endpoint) {
     case 'heartbeat':
       return reqok();
@@ -23,8 +26,9 @@ export function sessionGoneBody(endpoint: Endpoint, body: string): string {
   }
 }
 
-export function tlcpResponse(body: string): Response {
-  return new Response(body, {
+/** `sessionGone` as the HTTP response: status 200, so the client reads the code instead of retrying. */
+export function sessionGoneResponse(endpoint: Endpoint, body: string): Response {
+  return new Response(sessionGone(endpoint, body), {
     headers: { 'content-type': 'text/enriched; charset=UTF-8', 'cache-control': 'no-store, no-cache, no-transform' },
   });
 }

@@ -3,7 +3,7 @@ import type { Endpoint } from './tlcp.ts';
 import { scanParam, sessionIdOf, splitBody } from '../protocol/request.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
-import { noShardResponse, sessionGoneBody, tlcpResponse } from './failover.ts';
+import { noShardResponse, sessionGoneResponse } from './failover.ts';
 import { stickyCookieFor } from './affinity.ts';
 import { controlLinkFor, onConok } from './conok.ts';
 import { streamDeadline } from './max-session-duration.ts';
@@ -37,13 +37,13 @@ export async function relayHttp(er: EdgeRequest, request: Request, endpoint: End
   const query = pathAndQuery.includes('?') ? pathAndQuery.slice(pathAndQuery.indexOf('?') + 1) : null;
   const sessionId = sessionIdOf(query, endpoint === 'bind_session' ? (splitBody(body)[0] ?? null) : null);
   const home = await homeOfSession(er, { ...hints, sessionId });
-  if (home === GONE) return tlcpResponse(sessionGoneBody(endpoint, body));
+  if (home === GONE) return sessionGoneResponse(endpoint, body);
   let res: Response;
   try {
     res = await send(er, request, home.shard, pathAndQuery, body);
   } catch {
     reportUnreachable(er.env, home.shard, er.waitUntil);
-    return tlcpResponse(sessionGoneBody(endpoint, body));
+    return sessionGoneResponse(endpoint, body);
   }
   if (endpoint !== 'bind_session' || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
   let stream = res.body;

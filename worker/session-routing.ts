@@ -20,7 +20,7 @@ export interface Placement {
 /** Only ids that could be a server's are looked up in pins: junk never costs a Durable Object call. */
 const PLAUSIBLE_SESSION_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
 
-/** The session's home is dead, removed, or not knowable: answer with "session not found". */
+/** The session's home is dead, removed, or not knowable: the caller answers with `sessionGone`. */
 export const GONE = 'gone' as const;
 
 export interface RouteHints {
@@ -90,7 +90,6 @@ export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise
   const home = candidates[0];
   if (candidates.some((c) => c.shard !== home?.shard)) count('stickinessViolations');
   if (!home || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
-    count('failovers');
     if (id) forgetPin(er, id);
     return GONE;
   }

@@ -1,5 +1,6 @@
 import type { EdgeRequest } from './edge-request.ts';
-import { SESSION_GONE, END_MAX_DURATION } from './tlcp.ts';
+import { END_MAX_DURATION } from './tlcp.ts';
+import { sessionGone } from './failover.ts';
 import { parseWsFrame, scanParam } from '../protocol/request.ts';
 import { WSOK } from '../protocol/notifications.ts';
 import { originHeaders } from './forwarding.ts';
@@ -126,7 +127,7 @@ class SocketRelay {
         else reportUnreachable(this.er.env, home.shard, this.er.waitUntil);
       }
       if (!socket) {
-        this.client.send(SESSION_GONE);
+        this.client.send(sessionGone('websocket', ''));
         return this.close(1000, 'session not found');
       }
     }
