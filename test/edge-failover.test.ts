@@ -216,6 +216,9 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
       // 0.05 min = 3 s ± 20 %: every client is on its second session within a few seconds.
       await waitUntil(() => clients.every((c) => c.sessions.length >= 2 && isLive(c)), 15_000, () => `sessions: ${clients.map((c) => c.sessions.length).join(',')}`);
       expect(Date.now() - startedAt).toBeGreaterThan(2_000);
+      const { domains } = (await (await edge.admin('/_edge/api/status')).json()) as { domains: Record<string, unknown>[] };
+      // The status page shows the duration with its jitter, and each domain's pin lifetime.
+      expect(domains.find((d) => d.host === 'maxage.localhost')).toMatchObject({ maxSessionMinutes: 0.05, maxSessionJitter: 0.2, pinSeconds: 86_400 });
       for (const c of clients) expect(c.serverErrors).toEqual([]);
     } finally {
       for (const c of clients) c.close();

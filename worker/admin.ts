@@ -22,7 +22,7 @@ admin.get('/api/status', async (c) => {
   const status: RegistryStatus = await registryOf(c.env).status(rosterOf(config), settingsOf(c.env));
   return c.json({
     ...status,
-    domains: config.domains.map(({ host, modes, shards, shardHosts, pathPrefix, controlLink, stickySeconds, maxSessionMinutes }) => ({
+    domains: config.domains.map(({ host, modes, shards, shardHosts, pathPrefix, controlLink, stickySeconds, pinSeconds, maxSessionMinutes, maxSessionJitter }) => ({
       host,
       modes,
       shards,
@@ -30,7 +30,9 @@ admin.get('/api/status', async (c) => {
       pathPrefix,
       controlLink,
       stickySeconds,
+      pinSeconds,
       maxSessionMinutes,
+      maxSessionJitter,
     })),
   });
 });
