@@ -50,6 +50,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     defaultAdapterSet: adapterSets[0].name,
     keepaliveMs: config.keepaliveMs,
     telemetry,
+    logger,
     services: (adapterSet) => ({
       serverName: config.serverName,
       controlLink: config.controlLink,

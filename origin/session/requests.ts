@@ -2,12 +2,12 @@
  * What TLCP requests mean, whatever transport carried them: opening a session, reading bind
  * options, and answering control and msg lines. Transports parse the bytes and deliver the answers.
  */
+import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, type Params } from '../../protocol/request.ts';
 import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
-import type { ItemHub } from '../subscriptions/item-hub.ts';
-import { schemaOf } from '../subscriptions/item-hub.ts';
+import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { SessionRegistry } from './registry.ts';
@@ -29,6 +29,7 @@ export interface TlcpContext {
   readonly keepaliveMs: number;
   /** Refused creates and binds are recorded as recent errors for the dashboard. */
   readonly telemetry: Telemetry;
+  readonly logger: Logger;
   readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed'>;
 }
 
@@ -65,7 +66,8 @@ export async function openSession(ctx: TlcpContext, params: Params, clientIp: st
     await adapterSet.metadata.authenticate(user, r.string('LS_password'), clientIp);
   } catch (err) {
     if (err instanceof AdapterError) return { code: err.code, message: err.message };
-    throw err;
+    ctx.logger.error({ err }, 'metadata adapter failed to authenticate');
+    return { code: ConErr.ADAPTER_FAILURE, message: 'metadata adapter failure' };
   }
   return ctx.registry.create(clientIp, user, ctx.services(adapterSet));
 }
@@ -74,6 +76,8 @@ export async function openSession(ctx: TlcpContext, params: Params, clientIp: st
 export interface Answer {
   readonly line: string | null;
   readonly after?: () => void;
+  /** An unexpected failure behind a REQERR 68, for the transport to log: the session goes on. */
+  readonly failure?: unknown;
 }
 
 /** Answers a line that cannot be attributed to a request id. */
@@ -124,7 +128,7 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
   } catch (err) {
     if (err instanceof TlcpSyntaxError) return fail(ReqErr.MALFORMED, err.message);
     if (err instanceof AdapterError) return fail(err.code, err.message);
-    throw err;
+    return { line: n.reqerr(reqId, ReqErr.INTERNAL, 'internal error'), failure: err };
   }
 }
 
@@ -150,7 +154,7 @@ export function messageLine(session: Session, params: Params, overWebSocket: boo
     return { line: ack ? n.reqok(reqId) : null };
   } catch (err) {
     if (err instanceof TlcpSyntaxError) return { line: n.reqerr(reqId, ReqErr.MALFORMED, err.message) };
-    throw err;
+    return { line: n.reqerr(reqId, ReqErr.INTERNAL, 'internal error'), failure: err };
   }
 }
 

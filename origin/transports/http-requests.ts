@@ -132,7 +132,10 @@ async function answerLines(
   }
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...cors });
   res.end(answers.map((a) => a.line ?? '').join(''));
-  for (const answer of answers) answer.after?.();
+  for (const answer of answers) {
+    if (answer.failure !== undefined) ctx.logger.error({ err: answer.failure }, 'control request failed');
+    answer.after?.();
+  }
 }
 
 function refuse(res: ServerResponse, ctx: TlcpContext, cors: Record<string, string>, code: number, message: string): void {

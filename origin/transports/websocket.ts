@@ -151,6 +151,7 @@ export class WsConnection {
   }
 
   #answer(answer: Answer): void {
+    if (answer.failure !== undefined) this.logger.error({ err: answer.failure }, 'control request failed');
     if (answer.line !== null) this.send(answer.line);
     answer.after?.();
   }
