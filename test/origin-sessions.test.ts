@@ -165,6 +165,31 @@ describe('maximum session duration', () => {
   }
 });
 
+describe('origin restart', () => {
+  it('a recovery to a restarted origin gets "session not found" (20); the client re-creates and resubscribes', async () => {
+    const port = await freePort();
+    let restartable = await startOrigin({ PORT: String(port), PUBLISH_TOKEN: TOKEN });
+    try {
+      const c = await connectClient(restartable.url, { transport: 'WS-STREAMING' });
+      const first = c.client.connectionDetails.getSessionId();
+      const s = watchSubscription(c.client, { mode: 'MERGE', items: ['restart_item'], fields: ['v'], snapshot: 'yes' });
+      await s.subscribed();
+      await restartable.kill();
+      restartable = await startOrigin({ PORT: String(port), PUBLISH_TOKEN: TOKEN });
+      await until(() => c.client.connectionDetails.getSessionId() !== first, 20_000, () => `no new session: ${c.statuses.join(' > ')}`);
+      await c.status(/^CONNECTED:WS-STREAMING$/, c.statuses.length - 1, 20_000);
+      const data = await (await fetch(`${restartable.url}/dashboard/data`)).json();
+      expect(data.errors.map((e: { code: number }) => e.code)).toContain(20);
+      await publish(restartable.url, TOKEN, { item: 'restart_item', fields: { v: 'after the restart' } });
+      await s.until((u) => u.some((x) => x.values.v === 'after the restart'), 'update on the new session');
+      expect(c.serverErrors).toEqual([]);
+      await c.disconnect();
+    } finally {
+      await restartable.stop();
+    }
+  });
+});
+
 describe('destroy', () => {
   it('disconnecting over WebSocket destroys the session on the origin', async () => {
     const c = await connectClient(origin.url, { transport: 'WS-STREAMING' });
