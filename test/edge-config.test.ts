@@ -28,6 +28,15 @@ describe('edge configuration', () => {
     expect(() => parseConfig(shards, domains)).toThrow(message);
   });
 
+  it('reads the registry timing from plain vars, strings or numbers, and names a bad one', () => {
+    const domains = '[{"host":"*","modes":["path"]}]';
+    expect(parseConfig(JSON.stringify(SHARDS), domains).timing).toEqual({ probeIntervalMs: 2_000, snapshotTtlMs: 1_000, moveRate: 10 });
+    expect(parseConfig(JSON.stringify(SHARDS), domains, { PROBE_INTERVAL_MS: '500', MOVE_RATE: 3 }).timing).toMatchObject({ probeIntervalMs: 500, moveRate: 3 });
+    expect(() => parseConfig(JSON.stringify(SHARDS), domains, { PROBE_INTERVAL_MS: '2s' })).toThrow(/^PROBE_INTERVAL_MS: .*expected number/);
+    expect(() => parseConfig(JSON.stringify(SHARDS), domains, { MOVE_RATE: '0' })).toThrow(/^MOVE_RATE: /);
+    expect(() => configOf({ SHARDS: JSON.stringify(SHARDS), DOMAINS: domains, SNAPSHOT_TTL_MS: '-1' })).toThrow(ConfigError);
+  });
+
   it('refuses a cookie domain without COOKIE_SECRET, naming it', () => {
     const env = { SHARDS: JSON.stringify(SHARDS), DOMAINS: '[{"host":"sticky.example.com","modes":["cookie"]}]' };
     expect(() => configOf(env)).toThrow(/DOMAINS\[0\] \(sticky\.example\.com\) uses mode "cookie" but the COOKIE_SECRET secret is not set/);

@@ -19,7 +19,7 @@ admin.use('*', requireAdmin);
 admin.get('/api/status', async (c) => {
   const config = configOf(c.env);
   await freshSnapshot(c.env, config);
-  const status: RegistryStatus = await registryOf(c.env).status(rosterOf(config), settingsOf(c.env));
+  const status: RegistryStatus = await registryOf(c.env).status(rosterOf(config), settingsOf(c.env, config));
   return c.json({
     ...status,
     domains: config.domains.map(({ host, modes, shards, shardHosts, pathPrefix, controlLink, stickySeconds, pinSeconds, maxSessionMinutes, maxSessionJitter }) => ({

@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { isValidShardId } from '../protocol/session-id.ts';
 
 /**
- * Edge configuration, from wrangler vars (SHARDS, DOMAINS as JSON) and secrets. Parsed once per
- * isolate per distinct raw value: vars never change during an isolate's life, so the hot path pays
- * nothing for validation.
+ * Edge configuration, from wrangler vars (SHARDS, DOMAINS as JSON, the registry's timing) and
+ * secrets. Parsed once per isolate per distinct raw value: vars never change during an isolate's
+ * life, so the hot path pays nothing for validation.
  */
 
 /** How a domain keeps a session's control and rebind (CR) requests on the shard that created it. */
@@ -60,14 +60,41 @@ const DomainSchema = z
     }
   });
 
-export type ShardConfig = z.infer<typeof ShardSchema>;
+/** Numbers from plain vars: wrangler passes them as strings, or as numbers from a TOML table. */
+const TimingSchema = z.object({
+  /** Registry probe period; tests shorten it so failover is observable in seconds. */
+  PROBE_INTERVAL_MS: z.coerce.number().int().min(100).default(2_000),
+  /** How long an isolate trusts its copy of the registry snapshot. */
+  SNAPSHOT_TTL_MS: z.coerce.number().int().min(0).default(1_000),
+  /** Sessions per shard per probe tick that drain/shed ask an origin to end. */
+  MOVE_RATE: z.coerce.number().int().positive().default(10),
+});
+
+type ShardConfig = z.infer<typeof ShardSchema>;
 export type DomainConfig = z.infer<typeof DomainSchema> & { shards: string[] };
+
+export interface Timing {
+  readonly probeIntervalMs: number;
+  readonly snapshotTtlMs: number;
+  readonly moveRate: number;
+}
 
 export interface EdgeConfig {
   readonly shards: ReadonlyMap<string, ShardConfig>;
   readonly domains: readonly DomainConfig[];
   /** hostname → [domain, shard] for mode `host`. */
   readonly shardHosts: ReadonlyMap<string, readonly [DomainConfig, string]>;
+  readonly timing: Timing;
+}
+
+/** The vars the configuration is made of, as wrangler hands them over. */
+export interface RawConfig {
+  readonly SHARDS: unknown;
+  readonly DOMAINS: unknown;
+  readonly PROBE_INTERVAL_MS?: unknown;
+  readonly SNAPSHOT_TTL_MS?: unknown;
+  readonly MOVE_RATE?: unknown;
+  readonly COOKIE_SECRET?: string;
 }
 
 export class ConfigError extends Error {}
@@ -87,7 +114,14 @@ function describe(name: string, error: z.ZodError): string {
     .join('; ');
 }
 
-export function parseConfig(rawShards: unknown, rawDomains: unknown): EdgeConfig {
+function parseTiming(raw: Omit<RawConfig, 'SHARDS' | 'DOMAINS'>): Timing {
+  const timing = TimingSchema.safeParse(raw);
+  if (!timing.success) throw new ConfigError(timing.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; '));
+  return { probeIntervalMs: timing.data.PROBE_INTERVAL_MS, snapshotTtlMs: timing.data.SNAPSHOT_TTL_MS, moveRate: timing.data.MOVE_RATE };
+}
+
+export function parseConfig(rawShards: unknown, rawDomains: unknown, rawTiming: Omit<RawConfig, 'SHARDS' | 'DOMAINS'> = {}): EdgeConfig {
+  const timing = parseTiming(rawTiming);
   const shardList = z.array(ShardSchema).min(1).safeParse(parseJson('SHARDS', rawShards));
   if (!shardList.success) throw new ConfigError(describe('SHARDS', shardList.error));
   const domainList = z.array(DomainSchema).min(1).safeParse(parseJson('DOMAINS', rawDomains));
@@ -118,20 +152,22 @@ export function parseConfig(rawShards: unknown, rawDomains: unknown): EdgeConfig
       shardHosts.set(host, [d, id]);
     }
   }
-  return { shards, domains, shardHosts };
+  return { shards, domains, shardHosts, timing };
 }
 
-let cached: { shards: unknown; domains: unknown; config: EdgeConfig } | undefined;
+const RAW_KEYS = ['SHARDS', 'DOMAINS', 'PROBE_INTERVAL_MS', 'SNAPSHOT_TTL_MS', 'MOVE_RATE', 'COOKIE_SECRET'] as const;
+let cached: { raw: unknown[]; config: EdgeConfig } | undefined;
 
-export function configOf(env: { SHARDS: unknown; DOMAINS: unknown; COOKIE_SECRET?: string }): EdgeConfig {
-  if (cached && cached.shards === env.SHARDS && cached.domains === env.DOMAINS) return cached.config;
-  const config = parseConfig(env.SHARDS, env.DOMAINS);
+export function configOf(env: RawConfig): EdgeConfig {
+  const raw = RAW_KEYS.map((k) => env[k]);
+  if (cached && raw.every((v, i) => v === cached!.raw[i])) return cached.config;
+  const config = parseConfig(env.SHARDS, env.DOMAINS, env);
   const cookieDomain = config.domains.findIndex((d) => d.modes.includes('cookie'));
   // Without the secret no cookie verifies: every session of the domain would be lost on its first CR.
   if (cookieDomain >= 0 && !env.COOKIE_SECRET) {
     throw new ConfigError(`DOMAINS[${cookieDomain}] (${config.domains[cookieDomain].host}) uses mode "cookie" but the COOKIE_SECRET secret is not set`);
   }
-  cached = { shards: env.SHARDS, domains: env.DOMAINS, config };
+  cached = { raw, config };
   return config;
 }
 

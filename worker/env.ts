@@ -4,14 +4,12 @@ import type { SessionPin } from '../objects/session-pin.ts';
 
 /** Bindings declared in wrangler.toml; secrets are optional so a missing one fails closed, not at type level. */
 export interface Env {
+  /** Configuration vars, validated by config.ts (which documents them). */
   SHARDS: unknown;
   DOMAINS: unknown;
-  /** Registry probe period; tests shorten it so failover is observable in seconds. */
-  PROBE_INTERVAL_MS?: string;
-  /** How long an isolate trusts its copy of the registry snapshot. */
-  SNAPSHOT_TTL_MS?: string;
-  /** Sessions per shard per probe tick that drain/shed ask an origin to end. */
-  MOVE_RATE?: string;
+  PROBE_INTERVAL_MS?: unknown;
+  SNAPSHOT_TTL_MS?: unknown;
+  MOVE_RATE?: unknown;
   ADMIN_SECRET?: string;
   COOKIE_SECRET?: string;
   EDGE_SECRET?: string;

@@ -10,8 +10,6 @@ import { forgetLocalObservations, noteUnreachable } from './local-observations.t
  * Routing counters ride along with each refresh instead of costing a call per request.
  */
 
-const DEFAULT_TTL_MS = 1_000;
-
 let snapshot: Snapshot | undefined;
 let refreshedAt = 0;
 let refreshing: Promise<Snapshot> | undefined;
@@ -29,12 +27,8 @@ export function rosterOf(config: EdgeConfig): RosterEntry[] {
   return [...config.shards.values()].map(({ id, url, weight }) => ({ id, url, weight }));
 }
 
-export function settingsOf(env: Env): RegistrySettings {
-  return {
-    probeIntervalMs: Number(env.PROBE_INTERVAL_MS ?? 2_000),
-    moveRate: Number(env.MOVE_RATE ?? 10),
-    originAdminToken: env.ORIGIN_ADMIN_TOKEN,
-  };
+export function settingsOf(env: Env, config: EdgeConfig): RegistrySettings {
+  return { probeIntervalMs: config.timing.probeIntervalMs, moveRate: config.timing.moveRate, originAdminToken: env.ORIGIN_ADMIN_TOKEN };
 }
 
 function refresh(env: Env, config: EdgeConfig): Promise<Snapshot> {
@@ -42,7 +36,7 @@ function refresh(env: Env, config: EdgeConfig): Promise<Snapshot> {
     const deltas = counters;
     counters = {};
     try {
-      const next = await registryOf(env).sync(rosterOf(config), settingsOf(env), deltas);
+      const next = await registryOf(env).sync(rosterOf(config), settingsOf(env, config), deltas);
       snapshot = next;
       refreshedAt = Date.now();
       forgetLocalObservations();
@@ -63,9 +57,8 @@ export function freshSnapshot(env: Env, config: EdgeConfig): Promise<Snapshot> {
 }
 
 export async function snapshotOf(env: Env, config: EdgeConfig, waitUntil: (p: Promise<unknown>) => void): Promise<Snapshot> {
-  const ttl = Number(env.SNAPSHOT_TTL_MS ?? DEFAULT_TTL_MS);
   if (!snapshot) return refresh(env, config);
-  if (Date.now() - refreshedAt > ttl) waitUntil(refresh(env, config).catch(() => undefined));
+  if (Date.now() - refreshedAt > config.timing.snapshotTtlMs) waitUntil(refresh(env, config).catch(() => undefined));
   return snapshot;
 }
 
