@@ -6,7 +6,7 @@ import { freshSnapshot, registryOf, rosterOf, settingsOf } from './registry-clie
 import { requireAdmin } from './admin-auth.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 import type { RegistryStatus } from '../objects/shard-registry.ts';
-import { originHeaders } from './forwarding.ts';
+import { clientFactsOf, originHeaders } from './forwarding.ts';
 
 /**
  * Operator API under `/_edge` (ADMIN_SECRET): registry status and routing counters, drain, shed and
@@ -85,7 +85,7 @@ admin.on(['GET', 'HEAD'], '/shards/:id/*', async (c) => {
   const url = new URL(c.req.url);
   const rest = url.pathname.slice(`/_edge/shards/${shard.id}`.length);
   if (!DIRECT_PATHS.test(rest)) return c.json({ error: 'not an instance page' }, 404);
-  const headers = originHeaders(c.req.raw.headers, { ip: c.req.header('cf-connecting-ip') ?? null, protocol: url.protocol === 'https:' ? 'https' : 'http', host: url.host }, c.env.EDGE_SECRET);
+  const headers = originHeaders(c.req.raw.headers, clientFactsOf(c.req.raw, url), c.env.EDGE_SECRET);
   headers.delete('authorization');
   try {
     const res = await urlTransport.fetch(shard, rest + url.search, { method: c.req.method, headers });

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Env } from './env.ts';
 import { configOf, domainOf, type DomainConfig, type EdgeConfig } from './config.ts';
-import type { ClientFacts } from './forwarding.ts';
+import { clientFactsOf, type ClientFacts } from './forwarding.ts';
 import { snapshotOf } from './registry-client.ts';
 import type { Snapshot } from '../objects/registry-types.ts';
 
@@ -30,11 +30,7 @@ export async function edgeRequestOf(c: Context<EdgeEnv>): Promise<EdgeRequest | 
     config,
     domain: match.domain,
     hostShard: match.hostShard,
-    client: {
-      ip: c.req.header('cf-connecting-ip') ?? null,
-      protocol: url.protocol === 'https:' ? 'https' : 'http',
-      host: url.host,
-    },
+    client: clientFactsOf(c.req.raw, url),
     snapshot: await snapshotOf(c.env, config, waitUntil),
     waitUntil,
   };

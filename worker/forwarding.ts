@@ -15,6 +15,10 @@ export interface ClientFacts {
   readonly host: string;
 }
 
+export function clientFactsOf(request: Request, url: URL): ClientFacts {
+  return { ip: request.headers.get('cf-connecting-ip'), protocol: url.protocol === 'https:' ? 'https' : 'http', host: url.host };
+}
+
 export function originHeaders(incoming: Headers, client: ClientFacts, edgeSecret: string | undefined): Headers {
   const out = new Headers();
   for (const [name, value] of incoming) {
