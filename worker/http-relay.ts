@@ -26,8 +26,14 @@ async function send(er: EdgeRequest, request: Request, shard: string, pathAndQue
   });
 }
 
-function isStreaming(body: string): boolean {
-  return splitBody(body).every((l) => scanParam(l, 'LS_polling') !== 'true');
+/**
+ * A streaming create or bind ends at the domain's maximum session duration; a poll ends by itself.
+ * Terminating the client side cancels the pipe, which closes the origin connection with it.
+ */
+function withDeadline(er: EdgeRequest, body: string, stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const polling = splitBody(body).some((l) => scanParam(l, 'LS_polling') === 'true');
+  const deadline = polling ? null : streamDeadline(er);
+  return deadline === null ? stream : stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
 }
 
 export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, hints: RouteHints): Promise<Response> {
@@ -48,10 +54,7 @@ export async function relayHttp(er: EdgeRequest, request: Request, endpoint: End
   if (endpoint !== 'bind_session' || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
   let stream = res.body;
   if (controlLinkFor(er, home.shard) !== null) stream = stream.pipeThrough(editFirstLine((line) => onConok(er, home.shard, line, false)));
-  const deadline = isStreaming(body) ? streamDeadline(er) : null;
-  // Terminating the client side cancels the pipe, which closes the origin connection with it.
-  if (deadline !== null) stream = stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
-  return new Response(stream, { status: res.status, headers: clientHeaders(res.headers) });
+  return new Response(withDeadline(er, body, stream), { status: res.status, headers: clientHeaders(res.headers) });
 }
 
 /**
@@ -78,8 +81,6 @@ async function createSession(er: EdgeRequest, request: Request, pathAndQuery: st
     if (cookie) headers.append('set-cookie', cookie);
   }
   if (!res.body) return new Response(null, { status: res.status, headers });
-  let stream = res.body.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
-  const deadline = isStreaming(body) ? streamDeadline(er) : null;
-  if (deadline !== null) stream = stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
-  return new Response(stream, { status: res.status, headers });
+  const stream = res.body.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
+  return new Response(withDeadline(er, body, stream), { status: res.status, headers });
 }
