@@ -17,24 +17,29 @@ const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
 const closeCode = (code: number) => (RESERVED_CLOSE.has(code) || code < 1000 || code >= 5000 ? 1000 : code);
 
-function upgradeInit(er: EdgeRequest, request: Request): RequestInit {
+/**
+ * The origin's 101 for the origin leg of a client socket (the runtime runs its own handshake with the
+ * origin), or null when the shard cannot be reached, which the registry hears about at once.
+ */
+async function upgradeAt(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
   const headers = originHeaders(request.headers, er.client, er.env.EDGE_SECRET);
-  // The runtime runs its own handshake with the origin; the client's belongs to the client leg.
   for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
   headers.set('upgrade', 'websocket');
   headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
-  return { headers };
+  try {
+    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', { headers });
+    if (res.webSocket) return res;
+  } catch {
+    // refused or reset: as unreachable as an origin that does not upgrade
+  }
+  reportUnreachable(er.env, shard, er.waitUntil);
+  return null;
 }
 
 async function connect(er: EdgeRequest, request: Request, shard: string): Promise<WebSocket | null> {
-  try {
-    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', upgradeInit(er, request));
-    if (!res.webSocket) return null;
-    res.webSocket.accept();
-    return res.webSocket;
-  } catch {
-    return null;
-  }
+  const socket = (await upgradeAt(er, request, shard))?.webSocket ?? null;
+  socket?.accept();
+  return socket;
 }
 
 /**
@@ -44,13 +49,7 @@ async function connect(er: EdgeRequest, request: Request, shard: string): Promis
  */
 export async function passThroughWebSocket(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
   if (!isServing(er.snapshot, shard) || controlLinkFor(er, shard) !== null || er.domain.maxSessionMinutes > 0) return null;
-  try {
-    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', upgradeInit(er, request));
-    return res.webSocket ? res : null;
-  } catch {
-    reportUnreachable(er.env, shard, er.waitUntil);
-    return null;
-  }
+  return upgradeAt(er, request, shard);
 }
 
 /**
@@ -100,7 +99,13 @@ class SocketRelay {
     this.queue.push(data);
     if (!this.routed) {
       this.routed = true;
-      this.er.waitUntil(this.route(typeof data === 'string' ? data : '').catch(() => this.close(1011, 'edge error')));
+      this.er.waitUntil(
+        this.route(typeof data === 'string' ? data : '').catch((err: unknown) => {
+          // The socket's only trace of an edge fault (a Durable Object call failing, say): log it as onError does for HTTP.
+          console.error(err);
+          this.close(1011, 'edge error');
+        }),
+      );
     }
   }
 
@@ -115,7 +120,6 @@ class SocketRelay {
         if (!placement) break;
         socket = await connect(this.er, this.request, placement.shard);
         if (socket) this.shard = placement.shard;
-        else reportUnreachable(this.er.env, placement.shard, this.er.waitUntil);
       }
       // A transport error: the client retries the create with backoff.
       if (!socket) return this.close(1013, 'no shard available');
@@ -124,7 +128,6 @@ class SocketRelay {
       if (home !== GONE) {
         socket = await connect(this.er, this.request, home.shard);
         if (socket) this.shard = home.shard;
-        else reportUnreachable(this.er.env, home.shard, this.er.waitUntil);
       }
       if (!socket) {
         this.client.send(sessionGone('websocket', ''));
