@@ -72,6 +72,7 @@ describe('never an open proxy', () => {
     const before = await Promise.all(Object.values(origins).map(async (o) => (await originStatus(o.url)).sessions));
     const res = await raw(createPath, CREATE, { host: 'evil.example.org' });
     expect(res.status).toBe(404);
+    expect(res.body).toBe('no domain is configured for host evil.example.org\n');
     expect(await Promise.all(Object.values(origins).map(async (o) => (await originStatus(o.url)).sessions))).toEqual(before);
   });
 

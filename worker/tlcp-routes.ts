@@ -26,9 +26,10 @@ function fixedShardOf(er: EdgeRequest, prefix: string): RouteHints['fixed'] | nu
 }
 
 export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
-  const er = await edgeRequestOf(c);
-  if (!er) return c.text('unknown host', 404);
   const url = new URL(c.req.url);
+  const er = await edgeRequestOf(c);
+  // Names the host so an operator can tell a DOMAINS entry is missing from a wrong DNS record.
+  if (!er) return c.text(`no domain is configured for host ${url.hostname}\n`, 404);
   const ep = endpointOf(url.pathname);
   if (!ep) return staticPage(c, er, url);
   const fixed = fixedShardOf(er, ep.prefix);
