@@ -10,7 +10,7 @@ export interface ShardView {
   readonly id: string;
   readonly healthy: boolean;
   readonly draining: boolean;
-  /** Effective weight: configured × admin override. */
+  /** Effective weight: the admin override when one is set, else the configured weight. */
   readonly weight: number;
   /** Sessions the origin reported at the last probe. */
   readonly sessions: number;
