@@ -114,17 +114,33 @@ async function publishFor(url: string, perSecond: number, seconds: number): Prom
   return total;
 }
 
+/**
+ * Waits for the last publish's fan-out to reach the clients (one request is 4 × N deliveries: cut
+ * mid-way, it would move a window's count by up to a tenth), so windows start and end quiet.
+ */
+async function settled(clients: ClientPool): Promise<number> {
+  let last = await clients.received();
+  for (let stable = 0, waited = 0; stable < 2 && waited < 2000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await clients.received();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 /** Warm-up, then `WINDOWS` measured windows at the same load; the median window stands, spread shown. */
 async function measure(server: ServerProcess, clients: ClientPool, sessions: number): Promise<Measurement> {
   const requestsPerSecond = DELIVERIES_PER_SECOND / (sessions * ITEMS.length);
   await publishFor(server.url, requestsPerSecond, WARMUP_S);
+  await settled(clients);
   const windows: Measurement[] = [];
   for (let w = 0; w < WINDOWS; w++) {
     const cpu0 = server.cpuSeconds();
     const received0 = await clients.received();
     const requests = await publishFor(server.url, requestsPerSecond, MEASURE_S / WINDOWS);
+    const delivered = (await settled(clients)) - received0;
     const cpuSeconds = server.cpuSeconds() - cpu0;
-    const delivered = (await clients.received()) - received0;
     windows.push({ cpuSeconds, delivered, expected: requests * ITEMS.length * sessions, perCpuSecond: delivered / cpuSeconds, spread: 0 });
   }
   windows.sort((a, b) => a.perCpuSecond - b.perCpuSecond);
