@@ -1,6 +1,7 @@
 /**
- * `POST /api/publish` bodies: `{ "item": "...", "fields": { "name": "value" | null } }` or a list
- * of those. Pure parsing here; the route authenticates and hands the updates to the bus.
+ * `POST /api/publish` bodies: `{ "item": "...", "fields": { "name": "value" | null } }`, or
+ * `{ "item": "...", "clearSnapshot": true }` to empty the item's snapshot, or a list of those.
+ * Pure parsing here; the route authenticates and hands the updates to the bus.
  */
 import { z } from 'zod';
 import type { Bus, FieldValues } from './bus/bus.ts';
@@ -9,9 +10,11 @@ import { FIELD_NAME_PATTERN, ITEM_NAME_PATTERN } from './adapters/demo/feed.ts';
 /** One request may carry this many updates; larger batches belong in several requests. */
 export const MAX_UPDATES_PER_REQUEST = 1000;
 
+const itemName = z.string().regex(ITEM_NAME_PATTERN, '1-128 characters out of A-Z a-z 0-9 _ . : @ / -');
+
 const updateSchema = z
   .object({
-    item: z.string().regex(ITEM_NAME_PATTERN, '1-128 characters out of A-Z a-z 0-9 _ . : @ / -'),
+    item: itemName,
     fields: z
       .record(z.string(), z.string().nullable())
       .superRefine((fields, ctx) => {
@@ -24,15 +27,20 @@ const updateSchema = z
   })
   .strict();
 
+const clearSchema = z.object({ item: itemName, clearSnapshot: z.literal(true) }).strict();
+
+// The shape picks the schema, so a refusal names the field at fault rather than "invalid union".
+const entrySchema = (entry: unknown) =>
+  entry !== null && typeof entry === 'object' && 'clearSnapshot' in entry ? clearSchema : updateSchema;
+
 const listSchema = z
-  .array(updateSchema)
+  .array(z.unknown())
   .min(1, 'an empty list')
   .max(MAX_UPDATES_PER_REQUEST, `at most ${MAX_UPDATES_PER_REQUEST} updates per request`);
 
-export interface PublishUpdate {
-  readonly item: string;
-  readonly fields: FieldValues;
-}
+export type PublishUpdate =
+  | { readonly item: string; readonly fields: FieldValues }
+  | { readonly item: string; readonly clearSnapshot: true };
 
 export type ParsedPublish =
   | { readonly ok: true; readonly updates: readonly PublishUpdate[] }
@@ -46,21 +54,34 @@ export function parsePublishBody(body: string): ParsedPublish {
   } catch {
     return { ok: false, message: 'body is not JSON' };
   }
-  // The shape picks the schema, so a refusal names the field at fault rather than "invalid union".
-  const parsed = Array.isArray(json) ? listSchema.safeParse(json) : updateSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  const refusal = (issue: z.core.$ZodIssue, at: PropertyKey[] = []): ParsedPublish => {
+    const path = [...at, ...issue.path];
+    const where = path.length > 0 ? `${path.join('.')}: ` : '';
     return {
       ok: false,
-      message: `${where}${issue.message} (expected {"item": "...", "fields": {"name": "value" | null}} or a list of them)`,
+      message: `${where}${issue.message} (expected {"item": "...", "fields": {"name": "value" | null}} or {"item": "...", "clearSnapshot": true}, or a list of them)`,
     };
+  };
+  let entries: unknown[] = [json];
+  if (Array.isArray(json)) {
+    const list = listSchema.safeParse(json);
+    if (!list.success) return refusal(list.error.issues[0]);
+    entries = list.data;
   }
-  return { ok: true, updates: Array.isArray(parsed.data) ? parsed.data : [parsed.data] };
+  const updates: PublishUpdate[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const parsed = entrySchema(entry).safeParse(entry);
+    if (!parsed.success) return refusal(parsed.error.issues[0], Array.isArray(json) ? [i] : []);
+    updates.push(parsed.data);
+  }
+  return { ok: true, updates };
 }
 
 /** Publishes in order, so updates to one item in one request keep their order; resolves with the count. */
 export async function publishUpdates(bus: Bus, updates: readonly PublishUpdate[]): Promise<number> {
-  for (const update of updates) await bus.publish(update.item, update.fields);
+  for (const update of updates) {
+    if ('clearSnapshot' in update) await bus.clear(update.item);
+    else await bus.publish(update.item, update.fields);
+  }
   return updates.length;
 }

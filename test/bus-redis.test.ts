@@ -225,12 +225,18 @@ describe('redis bus', () => {
     try {
       const lua = readFileSync(new URL('../origin/bus/redis-publish.lua', import.meta.url), 'utf8');
       const keys = ['meta', 'merged', 'history', 'rows', 'order'].map((k) => `edgepush:{ext/1}:${k}`);
-      const run = (fields: string) => raw.eval(lua, 5, ...keys, 'ext/1', fields, 100, 'producer-epoch', '', 'edgepush:{ext/1}:events');
+      const run = (fields: string, ...clear: string[]) =>
+        raw.eval(lua, 5, ...keys, 'ext/1', fields, 100, 'producer-epoch', '', 'edgepush:{ext/1}:events', ...clear);
       expect(await run('{"price":"9.50","note":null}')).toBe(1);
       await expect(run('["not","an","object"]')).rejects.toThrow(/JSON object/);
       await expect(run('{"price":9.5}')).rejects.toThrow(/strings or null/);
       await until(() => got.length === 1);
-      expect(got[0]).toEqual({ item: 'ext/1', seq: 1, fields: { price: '9.50', note: null } });
+      expect(got[0]).toEqual({ item: 'ext/1', seq: 1, fields: { price: '9.50', note: null }, clear: false });
+      await expect(run('{"price":"1"}', 'clear')).rejects.toThrow(/no fields/);
+      expect(await run('{}', 'clear')).toBe(2);
+      await until(() => got.length === 2);
+      expect(got[1]).toEqual({ item: 'ext/1', seq: 2, fields: {}, clear: true });
+      expect(await raw.exists(keys[1], keys[3], keys[4])).toBe(0);
     } finally {
       raw.disconnect();
     }

@@ -99,7 +99,7 @@ describe('QUOTE_ADAPTER feed', () => {
     for (let i = 1; i <= 30; i++) {
       const item = `item${i}`;
       const watch = await bus.watch(item, (e) => ticks.get(item)!.push(e));
-      ticks.set(item, watch.snapshot.merged ? [{ item, seq: watch.snapshot.seq, fields: watch.snapshot.merged }] : []);
+      ticks.set(item, watch.snapshot.merged ? [{ item, seq: watch.snapshot.seq, fields: watch.snapshot.merged, clear: false }] : []);
     }
     await new Promise((r) => setTimeout(r, 3_000));
     // Ticks are random (about 3/s per item): the whole market must average several per second,
@@ -128,7 +128,9 @@ describe('QUOTE_ADAPTER feed', () => {
     let feeds = 0;
     // The shared bus, counting the exclusive tasks that are running at any time.
     const bus: Bus = {
+      historySize: shared.historySize,
       publish: (item, fields) => shared.publish(item, fields),
+      clear: (item) => shared.clear(item),
       publishIf: (item, seq, fields) => shared.publishIf(item, seq, fields),
       watch: (item, onEvent) => shared.watch(item, onEvent),
       status: () => shared.status(),

@@ -110,6 +110,43 @@ describe.each(TRANSPORTS)('%s', (transport) => {
     await s.unsubscribed();
   });
 
+  it('clear snapshot: CS for DISTINCT and COMMAND, nulls for MERGE, empty snapshots afterwards', async () => {
+    const item = `clear_${tag}`;
+    await publish(origin.url, TOKEN, [
+      { item, fields: { key: 'k1', command: 'ADD', qty: '10' } },
+      { item, fields: { key: 'k2', command: 'ADD', qty: '20' } },
+    ]);
+    const fields = ['key', 'command', 'qty'];
+    const command = watchSubscription(c.client, { mode: 'COMMAND', items: [item], fields, snapshot: 'yes' });
+    const distinct = watchSubscription(c.client, { mode: 'DISTINCT', items: [item], fields, snapshot: 'yes' });
+    const merge = watchSubscription(c.client, { mode: 'MERGE', items: [item], fields, snapshot: 'yes' });
+    for (const s of [command, distinct]) await s.until((u) => u.length === 2, 'snapshot');
+    await merge.until((u) => u.length === 1, 'MERGE snapshot');
+    await publish(origin.url, TOKEN, { item, clearSnapshot: true });
+    await expect.poll(() => [command.clearSnapshot, distinct.clearSnapshot]).toEqual([[item], [item]]);
+    await merge.until((u) => u.length === 2, 'MERGE cleared');
+    expect(merge.updates[1].values).toEqual({ key: null, command: null, qty: null });
+    await publish(origin.url, TOKEN, { item, fields: { key: 'k3', command: 'ADD', qty: '30' } });
+    await command.until((u) => u.length === 3, 'row after the clear');
+    expect(command.updates[2]).toMatchObject({ key: 'k3', snapshot: false, values: { command: 'ADD', qty: '30' } });
+    await distinct.until((u) => u.length === 3, 'event after the clear');
+
+    const late = watchSubscription(c.client, { mode: 'COMMAND', items: [item], fields, snapshot: 'yes' });
+    const lateDistinct = watchSubscription(c.client, { mode: 'DISTINCT', items: [item], fields, snapshot: 'yes' });
+    await expect.poll(() => [late.endOfSnapshot, lateDistinct.endOfSnapshot]).toEqual([[item], [item]]);
+    expect(late.updates.map((u) => [u.key, u.snapshot])).toEqual([['k3', true]]);
+    expect(lateDistinct.updates.map((u) => [u.values.key, u.snapshot])).toEqual([['k3', true]]);
+    await publish(origin.url, TOKEN, { item, clearSnapshot: true });
+    await expect.poll(() => late.clearSnapshot).toEqual([item]);
+    const empty = watchSubscription(c.client, { mode: 'COMMAND', items: [item], fields, snapshot: 'yes' });
+    await expect.poll(() => empty.endOfSnapshot).toEqual([item]);
+    expect(empty.updates).toEqual([]);
+    for (const s of [command, distinct, merge, late, lateDistinct, empty]) {
+      c.client.unsubscribe(s.sub);
+      await s.unsubscribed();
+    }
+  });
+
   it('COMMAND on PORTFOLIO_ADAPTER follows BUY orders sent as messages', async () => {
     const s = watchSubscription(c.client, {
       mode: 'COMMAND',

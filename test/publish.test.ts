@@ -18,6 +18,15 @@ describe('publish API bodies', () => {
     expect(list.ok && list.updates.map((u) => u.item)).toEqual(['a', 'sensors/7']);
   });
 
+  it('accepts a clear-snapshot entry, alone or in a list', () => {
+    expect(parsePublishBody('{"item":"chat","clearSnapshot":true}')).toEqual({ ok: true, updates: [{ item: 'chat', clearSnapshot: true }] });
+    const list = parsePublishBody('[{"item":"a","fields":{"x":"1"}},{"item":"a","clearSnapshot":true}]');
+    expect(list.ok && list.updates).toEqual([{ item: 'a', fields: { x: '1' } }, { item: 'a', clearSnapshot: true }]);
+    expect(refused('{"item":"a","clearSnapshot":false}')).toMatch(/^clearSnapshot: /);
+    expect(refused('{"item":"a","clearSnapshot":true,"fields":{"x":"1"}}')).toMatch(/fields/);
+    expect(refused('[{"item":"a","fields":{"x":"1"}},{"item":"a b","clearSnapshot":true}]')).toMatch(/^1\.item: /);
+  });
+
   it('answers what is wrong, for a 400', () => {
     expect(refused('not json')).toBe('body is not JSON');
     expect(refused('{"item":"a b","fields":{"x":"1"}}')).toMatch(/^item: 1-128 characters/);
@@ -39,5 +48,16 @@ describe('publish API bodies', () => {
     expect(await publishUpdates(bus, parsed.updates)).toBe(2);
     const { snapshot } = await bus.watch('a', () => {});
     expect(snapshot.history.map((e) => e.fields.x)).toEqual(['1', '2']);
+  });
+
+  it('clears an item in its place in the list', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const parsed = parsePublishBody('[{"item":"a","fields":{"x":"1"}},{"item":"a","clearSnapshot":true},{"item":"a","fields":{"y":"2"}}]');
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(await publishUpdates(bus, parsed.updates)).toBe(3);
+    const { snapshot } = await bus.watch('a', () => {});
+    expect(snapshot.seq).toBe(3);
+    expect(snapshot.merged).toEqual({ y: '2' });
+    expect(snapshot.history.map((e) => e.fields)).toEqual([{ y: '2' }]);
   });
 });

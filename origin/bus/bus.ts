@@ -17,6 +17,11 @@ export interface ItemEvent {
   readonly item: string;
   readonly seq: number;
   readonly fields: FieldValues;
+  /**
+   * A clear-snapshot event (its `fields` are empty): the item's merged values, history and rows are
+   * gone. DISTINCT and COMMAND subscribers are told with `CS`, MERGE ones get every field null.
+   */
+  readonly clear: boolean;
 }
 
 /**
@@ -48,8 +53,12 @@ export interface ItemWatch {
 }
 
 export interface Bus {
+  /** Events kept per item for DISTINCT snapshots: a watcher's local copy keeps as many. */
+  readonly historySize: number;
   /** Publishes one update; resolves with the sequence number it got. */
   publish(item: string, fields: FieldValues): Promise<number>;
+  /** Publishes a clear-snapshot event (see ItemEvent.clear); resolves with its sequence number. */
+  clear(item: string): Promise<number>;
   /**
    * Compare-and-set publish for read-modify-write feeds that any shard may drive (portfolio orders):
    * publishes only while the item's last seq is still `expectedSeq`; resolves with the new seq, or

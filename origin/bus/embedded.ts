@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Bus, BusStatus, FieldValues, ItemEvent, ItemWatch } from './bus.ts';
-import { ItemState, freezeEvent } from './item-state.ts';
+import { ItemState, freezeClearEvent, freezeEvent } from './item-state.ts';
 
 interface HeldItem {
   readonly state: ItemState;
@@ -20,19 +20,24 @@ interface Contender {
 export class EmbeddedBus implements Bus {
   readonly #items = new Map<string, HeldItem>();
   readonly #contenders = new Map<string, Contender[]>();
-  readonly #historySize: number;
+  readonly historySize: number;
   readonly #logger: Logger | undefined;
   // A watcher may publish from its callback; queueing keeps every watcher's order intact then.
   readonly #pending: Array<[HeldItem, ItemEvent]> = [];
   #delivering = false;
 
   constructor(options: { historySize: number; logger?: Logger }) {
-    this.#historySize = options.historySize;
+    this.historySize = options.historySize;
     this.#logger = options.logger;
   }
 
   async publish(item: string, fields: FieldValues): Promise<number> {
     return this.#publish(this.#held(item), fields);
+  }
+
+  async clear(item: string): Promise<number> {
+    const held = this.#held(item);
+    return this.#deliverNew(held, freezeClearEvent(item, held.state.seq + 1));
   }
 
   async publishIf(item: string, expectedSeq: number, fields: FieldValues): Promise<number | null> {
@@ -78,14 +83,17 @@ export class EmbeddedBus implements Bus {
   #held(item: string): HeldItem {
     let held = this.#items.get(item);
     if (!held) {
-      held = { state: new ItemState(item, this.#historySize), watchers: new Set() };
+      held = { state: new ItemState(item, this.historySize), watchers: new Set() };
       this.#items.set(item, held);
     }
     return held;
   }
 
   #publish(held: HeldItem, fields: FieldValues): number {
-    const event = freezeEvent(held.state.item, held.state.seq + 1, fields);
+    return this.#deliverNew(held, freezeEvent(held.state.item, held.state.seq + 1, fields));
+  }
+
+  #deliverNew(held: HeldItem, event: ItemEvent): number {
     held.state.apply(event);
     this.#pending.push([held, event]);
     if (!this.#delivering) this.#deliver();

@@ -35,7 +35,9 @@ export class ItemState {
     const state = new ItemState(snapshot.item, historySize);
     state.#seq = snapshot.seq;
     state.#merged = snapshot.merged ? Object.assign(Object.create(null), snapshot.merged) : null;
-    state.#history = historySize > 0 ? snapshot.history.slice(-historySize) : [];
+    // A shared history may start with the clear that emptied the item; it is no DISTINCT snapshot.
+    const history = snapshot.history.slice(snapshot.history.findLastIndex((event) => event.clear) + 1);
+    state.#history = historySize > 0 ? history.slice(-historySize) : [];
     state.#rows = new Map(snapshot.rows);
     return state;
   }
@@ -57,6 +59,12 @@ export class ItemState {
   /** Folds the next event in; callers deliver events in seq order. */
   apply(event: ItemEvent): void {
     this.#seq = event.seq;
+    if (event.clear) {
+      this.#merged = null;
+      this.#history = [];
+      this.#rows.clear();
+      return;
+    }
     // Null prototype: field names are data (a feed may well name one `__proto__`).
     const merged = (this.#merged ??= Object.create(null) as Record<string, string | null>);
     for (const [name, value] of Object.entries(event.fields)) merged[name] = value;
@@ -98,8 +106,14 @@ export class ItemState {
 }
 
 /** An immutable event: watchers, history and snapshots share the same object. */
-export function freezeEvent(item: string, seq: number, fields: FieldValues): ItemEvent {
-  return Object.freeze({ item, seq, fields: fieldValues(fields) });
+export function freezeEvent(item: string, seq: number, fields: FieldValues, clear = false): ItemEvent {
+  return Object.freeze({ item, seq, fields: fieldValues(fields), clear });
+}
+
+const NO_FIELDS: FieldValues = fieldValues({});
+
+export function freezeClearEvent(item: string, seq: number): ItemEvent {
+  return Object.freeze({ item, seq, fields: NO_FIELDS, clear: true });
 }
 
 /**

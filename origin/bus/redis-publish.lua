@@ -12,6 +12,8 @@
 -- ARGV[4] epoch to give the item if it does not exist yet (any unique string, e.g. a UUID)
 -- ARGV[5] expected current seq, or "" to publish unconditionally
 -- ARGV[6] channel: <prefix>{<item>}:events
+-- ARGV[7] optional: "clear" empties the item's snapshot (merged, rows, history) instead of folding
+--         fields in; ARGV[2] must then be {}. The event carries "clear":true.
 -- Returns the new seq, or -1 when ARGV[5] is set and differs from the item's seq.
 
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
@@ -19,6 +21,7 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= seq then
   return -1
 end
 
+local clear = ARGV[7] == 'clear'
 if not string.match(ARGV[2], '^%s*{') then
   return redis.error_reply('fields must be a JSON object')
 end
@@ -32,9 +35,25 @@ for name, value in pairs(fields) do
   end
 end
 
+if clear and next(fields) ~= nil then
+  return redis.error_reply('a clear carries no fields')
+end
+
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or ARGV[4]
 seq = seq + 1
 redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', epoch)
+
+if clear then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  -- The clear stays first in the history, so a shard that missed it repairs the gap by replaying it.
+  local event = '{"item":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. seq .. ',"epoch":' .. cjson.encode(epoch)
+    .. ',"fields":{},"clear":true}'
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('RPUSH', KEYS[3], event)
+  end
+  redis.call('PUBLISH', ARGV[6], event)
+  return seq
+end
 
 for name, value in pairs(fields) do
   redis.call('HSET', KEYS[2], name, cjson.encode(value))

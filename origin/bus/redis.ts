@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
-import { COMMAND_FIELD, ItemState, KEY_FIELD, fieldValues, freezeEvent } from './item-state.ts';
+import { COMMAND_FIELD, ItemState, KEY_FIELD, fieldValues, freezeClearEvent, freezeEvent } from './item-state.ts';
 
 const script = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 
@@ -47,6 +47,8 @@ interface WireEvent {
   readonly seq: number;
   readonly epoch: string;
   readonly fields: FieldValues;
+  /** Present (true) on clear-snapshot events only. */
+  readonly clear?: true;
 }
 
 interface RemoteState {
@@ -86,7 +88,7 @@ export class RedisBus implements Bus {
   readonly #watched = new Map<string, Watched>();
   readonly #byChannel = new Map<string, Watched>();
   readonly #exclusives = new Set<() => void>();
-  readonly #historySize: number;
+  readonly historySize: number;
   readonly #prefix: string;
   readonly #lockTtlMs: number;
   readonly #logger: Logger | undefined;
@@ -101,7 +103,7 @@ export class RedisBus implements Bus {
   #closed = false;
 
   constructor(options: RedisBusOptions) {
-    this.#historySize = options.historySize;
+    this.historySize = options.historySize;
     this.#prefix = options.prefix ?? 'edgepush:';
     this.#lockTtlMs = options.lockTtlMs ?? 5_000;
     this.#logger = options.logger;
@@ -141,6 +143,11 @@ export class RedisBus implements Bus {
 
   async publish(item: string, fields: FieldValues): Promise<number> {
     const seq = await this.#runPublish(item, fields, '');
+    return seq + (this.#watched.get(item)?.offset ?? 0);
+  }
+
+  async clear(item: string): Promise<number> {
+    const seq = await this.#runPublish(item, {}, '', 'clear');
     return seq + (this.#watched.get(item)?.offset ?? 0);
   }
 
@@ -299,7 +306,7 @@ export class RedisBus implements Bus {
     return `${this.#prefix}{${item}}:events`;
   }
 
-  async #runPublish(item: string, fields: FieldValues, expected: string): Promise<number> {
+  async #runPublish(item: string, fields: FieldValues, expected: string, mode: 'clear' | '' = ''): Promise<number> {
     if (this.#closed) throw new BusUnavailableError('bus closed');
     // A process publishing right after start waits briefly for the first connection.
     if (!this.#fastEverReady) await Promise.race([this.#firstReady, sleep(2_000)]);
@@ -316,10 +323,11 @@ export class RedisBus implements Bus {
         ...this.#keys(item),
         item,
         JSON.stringify(fields),
-        this.#historySize,
+        this.historySize,
         epoch,
         expected,
         this.#channel(item),
+        mode,
       );
     } catch (err) {
       // Redis answered with an error (a bad update): the caller's fault. Anything else is the link.
@@ -379,7 +387,7 @@ export class RedisBus implements Bus {
       return;
     }
     watched.redisSeq = event.seq;
-    this.#deliver(watched, event.fields);
+    this.#deliver(watched, event);
   }
 
   #startSync(watched: Watched, trigger?: WireEvent): void {
@@ -467,7 +475,7 @@ export class RedisBus implements Bus {
   #reconcile(watched: Watched, remote: RemoteState): void {
     const state = watched.state;
     if (!state) {
-      watched.state = ItemState.fromSnapshot(toSnapshot(watched.item, remote), this.#historySize);
+      watched.state = ItemState.fromSnapshot(toSnapshot(watched.item, remote), this.historySize);
       watched.epoch = remote.epoch;
       watched.redisSeq = remote.seq;
       watched.offset = 0;
@@ -481,12 +489,20 @@ export class RedisBus implements Bus {
     // Events Redis still has are replayed as they were (DISTINCT subscribers see them), and
     // synthesized events close whatever they cannot explain. COMMAND rows are only synthesized:
     // replaying part of their history would add rows out of the shared order.
-    const missed = exact || (state.rows.size === 0 && remote.rows.size === 0) ? newer : [];
-    for (const event of missed) this.#deliver(watched, event.fields);
+    let missed = exact || (state.rows.size === 0 && remote.rows.size === 0) ? newer : [];
     let synthesized = 0;
+    // A clear the shard missed is passed on as a clear (DISTINCT and COMMAND clients get CS); the
+    // differences then start from the emptied state.
+    const lastClear = exact ? -1 : newer.findLastIndex((event) => event.clear === true);
+    if (lastClear >= 0) {
+      this.#deliver(watched, newer[lastClear]);
+      synthesized++;
+      missed = missed.slice(missed.indexOf(newer[lastClear]) + 1);
+    }
+    for (const event of missed) this.#deliver(watched, event);
     if (!exact) {
       for (const fields of differences(state, remote)) {
-        this.#deliver(watched, fields);
+        this.#deliver(watched, { fields });
         synthesized++;
       }
       this.#logger?.warn(
@@ -499,9 +515,10 @@ export class RedisBus implements Bus {
     watched.offset = state.seq - remote.seq;
   }
 
-  #deliver(watched: Watched, fields: FieldValues): void {
+  #deliver(watched: Watched, wire: Pick<WireEvent, 'fields' | 'clear'>): void {
     const state = watched.state!;
-    const event = freezeEvent(watched.item, state.seq + 1, fields);
+    const seq = state.seq + 1;
+    const event = wire.clear ? freezeClearEvent(watched.item, seq) : freezeEvent(watched.item, seq, wire.fields);
     state.apply(event);
     for (const watcher of [...watched.watchers]) {
       if (!watched.watchers.has(watcher)) continue;
@@ -519,7 +536,7 @@ function toSnapshot(item: string, remote: RemoteState): ItemSnapshot {
     item,
     seq: remote.seq,
     merged: remote.merged,
-    history: remote.history.map((e) => freezeEvent(item, e.seq, e.fields)),
+    history: remote.history.map((e) => (e.clear ? freezeClearEvent(item, e.seq) : freezeEvent(item, e.seq, e.fields))),
     rows: remote.rows,
   };
 }

@@ -6,6 +6,10 @@
  * MERGE keeps only "something changed" (the release sends current values: conflation), the other
  * modes keep a bounded queue and count what overflows — announced with OV where the protocol allows
  * (RAW, COMMAND, unfiltered), silently dropped where filtering allows it (DISTINCT).
+ *
+ * A clear-snapshot event reaches DISTINCT and COMMAND clients as `CS` and MERGE ones as an update
+ * with every field null, which is what Lightstreamer's own kernel does for a cleared item; RAW keeps
+ * no state, so a clear means nothing to it.
  */
 import type { SubscriptionMode } from '../adapters/adapter.ts';
 import * as n from '../../protocol/notifications.ts';
@@ -45,6 +49,8 @@ class SubscribedItem implements ItemConsumer {
   /** The client got a first update: later ones may use unchanged markers. */
   started = false;
   dirty = false;
+  /** A CS is owed before the held queue (whatever was queued before the clear was dropped). */
+  cleared = false;
   queue: string[] | null = null;
   lost = 0;
   lastSentAt = 0;
@@ -123,6 +129,10 @@ export class Subscription {
 
   onEvent(item: SubscribedItem, view: EventView): void {
     if (this.#closed) return;
+    if (view.event.clear && this.spec.mode !== 'MERGE') {
+      this.#clear(item);
+      return;
+    }
     if (this.spec.mode === 'MERGE' && !this.spec.unfiltered) {
       if (item.dirty || !this.out.accepting() || this.#throttled(item)) {
         if (item.dirty) this.out.conflated(1);
@@ -155,6 +165,10 @@ export class Subscription {
         this.#send(item, n.update(this.id, item.index, fullValues(this.spec.schema, item.hub.state.merged)));
       }
       if (item.queue !== null) {
+        if (item.cleared) {
+          item.cleared = false;
+          this.#clearSent(item);
+        }
         if (item.lost > 0) {
           if (!this.filtered || this.spec.mode === 'COMMAND') this.out.emit(n.ov(this.id, item.index, item.lost));
           item.lost = 0;
@@ -174,7 +188,27 @@ export class Subscription {
       const values = view.command(schema);
       return values === null ? null : n.update(this.id, item.index, values);
     }
-    return view.updateLine(schema, this.id, item.index, !item.started || full);
+    // A clear leaves no field to be unchanged from: every MERGE field goes out (null).
+    return view.updateLine(schema, this.id, item.index, !item.started || full || view.event.clear);
+  }
+
+  #clear(item: SubscribedItem): void {
+    if (this.spec.mode === 'RAW') return;
+    if (item.queue === null && this.out.accepting()) {
+      this.#clearSent(item);
+      return;
+    }
+    // What is held describes the state the clear discards: only the CS is still owed.
+    item.queue = [];
+    item.lost = 0;
+    item.cleared = true;
+    this.out.hold(this);
+  }
+
+  #clearSent(item: SubscribedItem): void {
+    // The client's values of the item are gone with the CS: the next update carries every field.
+    item.started = false;
+    this.out.emit(n.cs(this.id, item.index));
   }
 
   #send(item: SubscribedItem, line: string): void {

@@ -69,6 +69,26 @@ export function busContract(name: string, makeBus: (historySize: number) => Prom
       ]);
     });
 
+    it('clears an item: watchers get a clear event, later snapshots start empty', async () => {
+      const b = await bus(3);
+      await b.publish('cl', { key: 'a', command: 'ADD', qty: '1' });
+      await b.publish('cl', { key: 'b', command: 'ADD', qty: '2' });
+      const got: ItemEvent[] = [];
+      const watch = await b.watch('cl', (e) => got.push(e));
+      expect(await b.clear('cl')).toBe(3);
+      await until(() => got.length === 1);
+      expect(got[0]).toMatchObject({ seq: 3, clear: true, fields: {} });
+      const empty = await b.watch('cl', () => {});
+      expect(empty.snapshot).toEqual({ item: 'cl', seq: 3, merged: null, history: [], rows: new Map() });
+      await b.publish('cl', { key: 'c', command: 'ADD', qty: '3' });
+      await until(() => got.length === 2);
+      const after = await b.watch('cl', () => {});
+      expect(after.snapshot.history.map((e) => [e.seq, e.clear, e.fields.key])).toEqual([[4, false, 'c']]);
+      expect([...after.snapshot.rows.keys()]).toEqual(['c']);
+      expect(after.snapshot.merged).toEqual({ key: 'c', command: 'ADD', qty: '3' });
+      for (const w of [watch, empty, after]) w.close();
+    });
+
     it('treats field names as data, even __proto__', async () => {
       const b = await bus();
       await b.publish('proto', JSON.parse('{"__proto__":"x","constructor":null}'));
