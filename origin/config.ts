@@ -89,6 +89,8 @@ export interface OriginConfig {
   readonly sessionIdStyle: SessionIdStyle;
   /** How long a session batches notifications before writing them; 0 = write at once. */
   readonly writeDelayMs: number;
+  /** Bytes of updates queued for one session that cannot take them now; beyond, updates are lost (OV). */
+  readonly maxQueuedBytesPerSession: number;
 }
 
 export interface ConfigProblem {
@@ -225,6 +227,7 @@ export function loadConfig(env: Env = process.env): OriginConfig {
     logLevel: read('LOG_LEVEL', z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info'),
     sessionIdStyle: read('SESSION_ID_STYLE', z.enum(['shard', 'opaque'], { error: 'must be shard or opaque' }), 'shard'),
     writeDelayMs: read('WRITE_DELAY_MS', wholeNumber(0, 1000), 0),
+    maxQueuedBytesPerSession: read('MAX_QUEUED_BYTES_PER_SESSION', wholeNumber(64 * 1024, 1024 ** 3), 4 * 1024 * 1024),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

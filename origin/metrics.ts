@@ -60,6 +60,7 @@ export function createMetrics({ telemetry: t, shard, busConnected }: MetricsOpti
   gauge('edgepush_subscriptions', 'Active subscriptions across all sessions.', () => t.subscriptions);
   gauge('edgepush_items', 'Items with at least one subscription on this origin.', () => t.items);
   gauge('edgepush_slow_consumers', 'Sessions whose outgoing buffer is above the slow-consumer threshold.', () => t.slowConsumers);
+  gauge('edgepush_queued_bytes', 'Bytes of updates held for sessions that cannot take them now.', () => t.queuedBytes);
   if (busConnected) gauge('edgepush_bus_connected', '1 while the bus is connected, 0 otherwise.', () => (busConnected() ? 1 : 0));
 
   counter('edgepush_sessions_created_total', 'Sessions created since start.', () => t.sessionsCreated);

@@ -55,6 +55,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       serverName: config.serverName,
       controlLink: config.controlLink,
       writeDelayMs: config.writeDelayMs,
+      maxQueuedBytes: config.maxQueuedBytesPerSession,
       telemetry,
       logger,
       hubs,

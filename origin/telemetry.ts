@@ -36,6 +36,8 @@ export class Telemetry {
   updatesConflated = 0;
   /** Sessions whose outgoing buffer is above the slow-consumer threshold right now. */
   slowConsumers = 0;
+  /** Bytes of updates queued for sessions that cannot take them now (bounded per session). */
+  queuedBytes = 0;
   /** Requests naming a session of another shard: each one is a routing mistake upstream. */
   wrongInstance = 0;
   messagesReceived = 0;

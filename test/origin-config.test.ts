@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       sessionIdStyle: 'shard',
       writeDelayMs: 0,
+      maxQueuedBytesPerSession: 4 * 1024 * 1024,
     });
   });
 
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       SESSION_ID_STYLE: 'opaque',
       WRITE_DELAY_MS: '5',
+      MAX_QUEUED_BYTES_PER_SESSION: '1048576',
     });
     expect(config).toEqual({
       listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false }],
@@ -68,6 +70,7 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       sessionIdStyle: 'opaque',
       writeDelayMs: 5,
+      maxQueuedBytesPerSession: 1024 * 1024,
     });
   });
 
@@ -89,6 +92,8 @@ describe('loadConfig', () => {
     ['MAX_SESSION_DURATION_MINUTES', '-1', 'MAX_SESSION_DURATION_MINUTES="-1": must be a non-negative number of minutes (0 = unlimited)'],
     ['KEEPALIVE_MS', '10', 'KEEPALIVE_MS="10": must be between 100 and 3600000'],
     ['WRITE_DELAY_MS', '5000', 'WRITE_DELAY_MS="5000": must be between 0 and 1000'],
+    ['MAX_QUEUED_BYTES_PER_SESSION', '1000', 'MAX_QUEUED_BYTES_PER_SESSION="1000": must be between 65536 and 1073741824'],
+    ['MAX_QUEUED_BYTES_PER_SESSION', '4MB', 'MAX_QUEUED_BYTES_PER_SESSION="4MB": must be a whole number'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SESSION_ID_STYLE', 'uuid', 'SESSION_ID_STYLE="uuid": must be shard or opaque'],
     ['CONTROL_LINK', 'ftp://push.example.com', 'CONTROL_LINK="ftp://push.example.com": the scheme must be http or https'],

@@ -28,6 +28,8 @@ export interface SessionServices {
   readonly serverName: string;
   readonly controlLink: string | null;
   readonly writeDelayMs: number;
+  /** Bytes of updates a session may hold for a client that cannot take them now. */
+  readonly maxQueuedBytes: number;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
   readonly hubs: ItemHubs;
@@ -62,6 +64,7 @@ export class Session implements SubscriptionOutput {
   #flushTimer: NodeJS.Timeout | null = null;
   #releaseScheduled = false;
   #slow = false;
+  #queuedBytes = 0;
   readonly #log = new ReplayLog(REPLAY_BUDGET_CHARS);
   readonly #subs = new Map<number, Subscription>();
   readonly #hubsOf = new Map<number, ItemHub[]>();
@@ -157,6 +160,15 @@ export class Session implements SubscriptionOutput {
 
   conflated(count: number): void {
     this.services.telemetry.updatesConflated += count;
+  }
+
+  queued(bytes: number): void {
+    this.#queuedBytes += bytes;
+    this.services.telemetry.queuedBytes += bytes;
+  }
+
+  queueRoom(): number {
+    return this.services.maxQueuedBytes - this.#queuedBytes;
   }
 
   // Control requests

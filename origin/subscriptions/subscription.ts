@@ -4,8 +4,10 @@
  *
  * Live updates go straight to the session while it can take them. Otherwise they are held per item:
  * MERGE keeps only "something changed" (the release sends current values: conflation), the other
- * modes keep a bounded queue and count what overflows — announced with OV where the protocol allows
- * (RAW, COMMAND, unfiltered), silently dropped where filtering allows it (DISTINCT).
+ * modes keep a queue bounded in lines per item and in size per session (updates may be large, so a
+ * line count alone would let one slow client hold hundreds of megabytes), and count what overflows
+ * — announced with OV where the protocol allows (RAW, COMMAND, unfiltered), silently dropped where
+ * filtering allows it (DISTINCT).
  *
  * A clear-snapshot event reaches DISTINCT and COMMAND clients as `CS` and MERGE ones as an update
  * with every field null, which is what Lightstreamer's own kernel does for a cleared item; RAW keeps
@@ -26,6 +28,10 @@ export interface SubscriptionOutput {
   hold(sub: Subscription): void;
   /** An update not delivered because the client could not keep up. */
   conflated(count: number): void;
+  /** Held lines grew (or, negative, shrank) by this many bytes. */
+  queued(bytes: number): void;
+  /** Bytes the session may still hold in queues. */
+  queueRoom(): number;
 }
 
 export interface SubscriptionSpec {
@@ -123,6 +129,7 @@ export class Subscription {
     for (const item of this.#items) {
       item.hub.consumers.delete(item);
       if (item.timer) clearTimeout(item.timer);
+      this.#discardQueue(item);
       item.queue = null;
     }
   }
@@ -174,7 +181,11 @@ export class Subscription {
           item.lost = 0;
         }
         const queue = item.queue;
-        while (queue.length > 0 && this.out.accepting()) this.#send(item, queue.shift()!);
+        while (queue.length > 0 && this.out.accepting()) {
+          const line = queue.shift()!;
+          this.out.queued(-line.length);
+          this.#send(item, line);
+        }
         if (queue.length > 0) return false;
         item.queue = null;
       }
@@ -199,6 +210,7 @@ export class Subscription {
       return;
     }
     // What is held describes the state the clear discards: only the CS is still owed.
+    this.#discardQueue(item);
     item.queue = [];
     item.lost = 0;
     item.cleared = true;
@@ -217,16 +229,37 @@ export class Subscription {
     this.out.emit(line);
   }
 
+  /**
+   * A line's size is its length: O(1) on a path every held update takes, and exactly the bytes it
+   * occupies for the ASCII text most feeds send (a one-byte string to V8).
+   */
   #enqueue(item: SubscribedItem, line: string): void {
     const queue = (item.queue ??= []);
     const bound = Math.min(this.spec.bufferSize, MAX_BUFFER);
-    if (queue.length >= bound) {
-      queue.shift();
-      item.lost++;
-      this.out.conflated(1);
+    // The item's own oldest lines make room first; when other items hold the session's budget (or
+    // the line alone exceeds it), the new line is the one lost.
+    while (queue.length >= bound || (queue.length > 0 && this.out.queueRoom() < line.length)) {
+      this.out.queued(-queue.shift()!.length);
+      this.#lost(item);
     }
-    queue.push(line);
+    if (this.out.queueRoom() < line.length) this.#lost(item);
+    else {
+      queue.push(line);
+      this.out.queued(line.length);
+    }
     this.out.hold(this);
+  }
+
+  #lost(item: SubscribedItem): void {
+    item.lost++;
+    this.out.conflated(1);
+  }
+
+  #discardQueue(item: SubscribedItem): void {
+    if (item.queue === null) return;
+    let bytes = 0;
+    for (const line of item.queue) bytes += line.length;
+    this.out.queued(-bytes);
   }
 
   #throttled(item: SubscribedItem): boolean {
