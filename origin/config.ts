@@ -91,6 +91,10 @@ export interface OriginConfig {
   readonly writeDelayMs: number;
   /** Bytes of updates queued for one session that cannot take them now; beyond, updates are lost (OV). */
   readonly maxQueuedBytesPerSession: number;
+  /** Subscriptions one session may hold; more are refused with REQERR (onSubscriptionError). */
+  readonly maxSubscriptionsPerSession: number;
+  /** Sessions this origin holds at most; more creates get CONERR 5 and the client retries. */
+  readonly maxSessions: number;
 }
 
 export interface ConfigProblem {
@@ -228,6 +232,8 @@ export function loadConfig(env: Env = process.env): OriginConfig {
     sessionIdStyle: read('SESSION_ID_STYLE', z.enum(['shard', 'opaque'], { error: 'must be shard or opaque' }), 'shard'),
     writeDelayMs: read('WRITE_DELAY_MS', wholeNumber(0, 1000), 0),
     maxQueuedBytesPerSession: read('MAX_QUEUED_BYTES_PER_SESSION', wholeNumber(64 * 1024, 1024 ** 3), 4 * 1024 * 1024),
+    maxSubscriptionsPerSession: read('MAX_SUBSCRIPTIONS_PER_SESSION', wholeNumber(1, 1_000_000), 1000),
+    maxSessions: read('MAX_SESSIONS', wholeNumber(1, 10_000_000), 100_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

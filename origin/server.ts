@@ -41,6 +41,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     shardId: config.shardId,
     sessionIdStyle: config.sessionIdStyle,
     maxSessionDurationMs: config.maxSessionDurationMs,
+    maxSessions: config.maxSessions,
     telemetry,
     logger,
   });
@@ -56,6 +57,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       controlLink: config.controlLink,
       writeDelayMs: config.writeDelayMs,
       maxQueuedBytes: config.maxQueuedBytesPerSession,
+      maxSubscriptions: config.maxSubscriptionsPerSession,
       telemetry,
       logger,
       hubs,

@@ -11,7 +11,7 @@ export const ConErr = {
   ADAPTER_SET_UNAVAILABLE: 2,
   /** Recovery asked for data the replay buffer no longer holds. Client opens a new session. */
   RECOVERY_DATA_LOST: 4,
-  /** Server overloaded. Client retries at once. */
+  /** Server overloaded (also: this origin holds as many sessions as it may). Client retries at once. */
   OVERLOADED: 5,
   /** The session is not held here (expired, never existed). Client opens a new session. */
   SESSION_NOT_FOUND: 20,
@@ -41,6 +41,12 @@ export const EndCode = {
 
 /** REQERR codes for control, msg and subscription requests. */
 export const ReqErr = {
+  /**
+   * The session holds as many subscriptions as it may. TLCP has no code of its own for it; codes
+   * ≤ 0 are the Metadata Adapter's refusals, which is what a subscription policy is, and reach the
+   * application as onSubscriptionError without ending the session.
+   */
+  SUBSCRIPTION_LIMIT: 0,
   /** The session of a control request is not held here. Client re-creates the session. */
   SESSION_NOT_FOUND: 20,
   /**

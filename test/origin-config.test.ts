@@ -35,6 +35,8 @@ describe('loadConfig', () => {
       sessionIdStyle: 'shard',
       writeDelayMs: 0,
       maxQueuedBytesPerSession: 4 * 1024 * 1024,
+      maxSubscriptionsPerSession: 1000,
+      maxSessions: 100_000,
     });
   });
 
@@ -55,6 +57,8 @@ describe('loadConfig', () => {
       SESSION_ID_STYLE: 'opaque',
       WRITE_DELAY_MS: '5',
       MAX_QUEUED_BYTES_PER_SESSION: '1048576',
+      MAX_SUBSCRIPTIONS_PER_SESSION: '50',
+      MAX_SESSIONS: '2000',
     });
     expect(config).toEqual({
       listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false }],
@@ -71,6 +75,8 @@ describe('loadConfig', () => {
       sessionIdStyle: 'opaque',
       writeDelayMs: 5,
       maxQueuedBytesPerSession: 1024 * 1024,
+      maxSubscriptionsPerSession: 50,
+      maxSessions: 2000,
     });
   });
 
@@ -94,6 +100,8 @@ describe('loadConfig', () => {
     ['WRITE_DELAY_MS', '5000', 'WRITE_DELAY_MS="5000": must be between 0 and 1000'],
     ['MAX_QUEUED_BYTES_PER_SESSION', '1000', 'MAX_QUEUED_BYTES_PER_SESSION="1000": must be between 65536 and 1073741824'],
     ['MAX_QUEUED_BYTES_PER_SESSION', '4MB', 'MAX_QUEUED_BYTES_PER_SESSION="4MB": must be a whole number'],
+    ['MAX_SUBSCRIPTIONS_PER_SESSION', '0', 'MAX_SUBSCRIPTIONS_PER_SESSION="0": must be between 1 and 1000000'],
+    ['MAX_SESSIONS', '-5', 'MAX_SESSIONS="-5": must be a whole number'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SESSION_ID_STYLE', 'uuid', 'SESSION_ID_STYLE="uuid": must be shard or opaque'],
     ['CONTROL_LINK', 'ftp://push.example.com', 'CONTROL_LINK="ftp://push.example.com": the scheme must be http or https'],

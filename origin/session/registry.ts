@@ -24,6 +24,7 @@ export interface RegistryOptions {
   readonly shardId: string;
   readonly sessionIdStyle: SessionIdStyle;
   readonly maxSessionDurationMs: number;
+  readonly maxSessions: number;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
 }
@@ -41,6 +42,11 @@ export class SessionRegistry {
 
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** No room for another session. */
+  get full(): boolean {
+    return this.#sessions.size >= this.options.maxSessions;
   }
 
   create(clientIp: string, user: string | null, services: Omit<SessionServices, 'onClosed'>): Session {

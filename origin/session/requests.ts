@@ -58,6 +58,7 @@ export function readStreamOptions(params: Params, defaultKeepaliveMs: number): S
 /** create_session: authenticates and registers a session (not yet bound). */
 export async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
   const r = new ParamReader(params);
+  if (ctx.registry.full) return { code: ConErr.OVERLOADED, message: 'server at its session capacity' };
   const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
   const adapterSet = ctx.adapterSets.get(setName);
   if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
@@ -210,7 +211,9 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
     unfiltered,
     bufferSize,
   };
-  if (!session.reserveSubscription(id)) return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
+  const reservation = session.reserveSubscription(id);
+  if (reservation === 'duplicate') return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
+  if (reservation === 'limit') return { code: ReqErr.SUBSCRIPTION_LIMIT, message: 'too many subscriptions in this session' };
   const { hubs } = session;
   const acquired: ItemHub[] = [];
   try {

@@ -30,6 +30,7 @@ export interface SessionServices {
   readonly writeDelayMs: number;
   /** Bytes of updates a session may hold for a client that cannot take them now. */
   readonly maxQueuedBytes: number;
+  readonly maxSubscriptions: number;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
   readonly hubs: ItemHubs;
@@ -173,11 +174,15 @@ export class Session implements SubscriptionOutput {
 
   // Control requests
 
-  /** Registers an add while its items are fetched, so a delete arriving meanwhile is honoured. */
-  reserveSubscription(id: number): boolean {
-    if (this.#subs.has(id) || this.#pending.has(id)) return false;
+  /**
+   * Registers an add while its items are fetched, so a delete arriving meanwhile is honoured; adds
+   * still pending count toward the limit, or a burst of them could overshoot it.
+   */
+  reserveSubscription(id: number): 'reserved' | 'duplicate' | 'limit' {
+    if (this.#subs.has(id) || this.#pending.has(id)) return 'duplicate';
+    if (this.#subs.size + this.#pending.size >= this.services.maxSubscriptions) return 'limit';
     this.#pending.set(id, false);
-    return true;
+    return 'reserved';
   }
 
   /** Completes an add: snapshot and live data start now, unless it was deleted meanwhile. */
