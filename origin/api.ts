@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Bus, BusStatus } from './bus/bus.ts';
 import { BodyTooLarge, readBody } from './http-body.ts';
-import { parsePublishBody, publishUpdates } from './publish.ts';
+import { PublishInterrupted, parsePublishBody, publishUpdates } from './publish.ts';
 import type { SessionRegistry } from './session/registry.ts';
 import type { Telemetry, TransportName } from './telemetry.ts';
 
@@ -38,6 +38,8 @@ export interface ApiOptions {
 }
 
 const RATE_WINDOW_SECONDS = 5;
+/** Redis reconnects with a backoff of at most a few seconds. */
+const RETRY_AFTER_SECONDS = 2;
 
 const endBody = z
   .union([
@@ -88,7 +90,14 @@ export function createApi(options: ApiOptions): Api {
         if (body === null) return;
         const parsed = parsePublishBody(body);
         if (!parsed.ok) return json(res, 400, { error: parsed.message });
-        json(res, 200, { published: await publishUpdates(options.bus, parsed.updates) });
+        try {
+          json(res, 200, { published: await publishUpdates(options.bus, parsed.updates) });
+        } catch (err) {
+          if (!(err instanceof PublishInterrupted)) throw err;
+          // The feed's fault is none: it should retry the updates not published, a little later.
+          res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+          json(res, 503, { error: `bus unavailable, retry later: ${err.message}`, published: err.published });
+        }
       },
     },
     '/api/sessions/end': {

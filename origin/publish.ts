@@ -4,7 +4,7 @@
  * Pure parsing here; the route authenticates and hands the updates to the bus.
  */
 import { z } from 'zod';
-import type { Bus, FieldValues } from './bus/bus.ts';
+import { BusUnavailableError, type Bus, type FieldValues } from './bus/bus.ts';
 import { FIELD_NAME_PATTERN, ITEM_NAME_PATTERN } from './adapters/demo/feed.ts';
 
 /** One request may carry this many updates; larger batches belong in several requests. */
@@ -77,11 +77,32 @@ export function parsePublishBody(body: string): ParsedPublish {
   return { ok: true, updates };
 }
 
+/**
+ * The bus became unavailable part-way: the first `published` updates went out, the rest did not,
+ * so a caller retrying must resend only those.
+ */
+export class PublishInterrupted extends Error {
+  constructor(
+    readonly published: number,
+    cause: BusUnavailableError,
+  ) {
+    super(cause.message, { cause });
+    this.name = 'PublishInterrupted';
+  }
+}
+
 /** Publishes in order, so updates to one item in one request keep their order; resolves with the count. */
 export async function publishUpdates(bus: Bus, updates: readonly PublishUpdate[]): Promise<number> {
-  for (const update of updates) {
-    if ('clearSnapshot' in update) await bus.clear(update.item);
-    else await bus.publish(update.item, update.fields);
+  let published = 0;
+  try {
+    for (const update of updates) {
+      if ('clearSnapshot' in update) await bus.clear(update.item);
+      else await bus.publish(update.item, update.fields);
+      published++;
+    }
+  } catch (err) {
+    if (err instanceof BusUnavailableError) throw new PublishInterrupted(published, err);
+    throw err;
   }
-  return updates.length;
+  return published;
 }

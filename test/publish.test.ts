@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EmbeddedBus } from '../origin/bus/embedded.ts';
+import { startOrigin } from './support/origin.ts';
+import { startRedis } from './support/redis.ts';
 import { MAX_UPDATES_PER_REQUEST, parsePublishBody, publishUpdates } from '../origin/publish.ts';
 
 const refused = (body: string) => {
@@ -59,5 +61,39 @@ describe('publish API bodies', () => {
     expect(snapshot.seq).toBe(3);
     expect(snapshot.merged).toEqual({ y: '2' });
     expect(snapshot.history.map((e) => e.fields)).toEqual([{ y: '2' }]);
+  });
+});
+
+describe('POST /api/publish', () => {
+  it('answers 503 with a message while Redis is down, and 200 again once it is back', async () => {
+    const redis = await startRedis();
+    const origin = await startOrigin({ REDIS_URL: redis.url, PUBLISH_TOKEN: 'pub' });
+    const post = async (body: unknown) => {
+      const res = await fetch(`${origin.url}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer pub', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+    };
+    try {
+      expect(await post({ item: 'down', fields: { x: '1' } })).toMatchObject({ status: 200, body: { published: 1 } });
+      await redis.kill();
+      await expect.poll(async () => (await post({ item: 'down', fields: { x: '2' } })).status, { timeout: 10_000 }).toBe(503);
+      const refused = await post([{ item: 'down', fields: { x: '3' } }, { item: 'down', clearSnapshot: true }]);
+      expect(refused.status).toBe(503);
+      expect(refused.retryAfter).toBe('2');
+      expect(refused.body).toMatchObject({ published: 0 });
+      expect(refused.body.error).toMatch(/^bus unavailable, retry later: redis unreachable/);
+      const back = await startRedis(redis.port);
+      try {
+        await expect.poll(async () => (await post({ item: 'down', fields: { x: '4' } })).status, { timeout: 15_000 }).toBe(200);
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await origin.stop();
+      await redis.stop();
+    }
   });
 });
