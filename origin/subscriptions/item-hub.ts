@@ -25,9 +25,6 @@ export function schemaOf(fields: readonly string[]): Schema {
   return { key: fields.join(' '), fields };
 }
 
-/** Snapshot history kept per item for DISTINCT subscriptions. */
-const HISTORY_SIZE = 100;
-
 export class ItemHub {
   readonly consumers = new Set<ItemConsumer>();
   refs = 0;
@@ -48,7 +45,8 @@ export class ItemHub {
       .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)))
       .then((watch) => {
         this.#watch = watch;
-        this.#state = ItemState.fromSnapshot(watch.snapshot, HISTORY_SIZE);
+        // The bus's own bound: a shard's DISTINCT snapshots match what the bus shares with late shards.
+        this.#state = ItemState.fromSnapshot(watch.snapshot, bus.historySize);
         for (const event of early) if (event.seq > this.#state.seq) this.#dispatch(event);
         if (this.refs === 0) this.close();
       });
