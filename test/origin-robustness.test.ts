@@ -102,6 +102,45 @@ describe('keepalive', () => {
   });
 });
 
+describe('client inactivity (LS_inactivity_millis)', () => {
+  it('a stream whose client stops sending requests is dropped, the session kept for recovery', async () => {
+    const params = 'LS_adapter_set=DEMO&LS_cid=raw&LS_send_sync=false&LS_keepalive_millis=1000&LS_inactivity_millis=1000';
+    const silent = new RawSocket(origin.url);
+    const id = await silent.create(params);
+    const beating = new RawSocket(origin.url);
+    await beating.create(params);
+    const heartbeats = setInterval(() => beating.send('heartbeat\r\n\r\n'), 500);
+    try {
+      const started = Date.now();
+      await silent.closed;
+      // The promised second, the grace for a late heartbeat, and the registry's half-second sweep.
+      expect(Date.now() - started).toBeLessThan(6_000);
+      expect(silent.lines.some((l) => l.startsWith('END'))).toBe(false);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(beating.ws.readyState).toBe(beating.ws.OPEN);
+      const recovered = await tlcpPost(origin.url, 'bind_session', `LS_session=${id}&LS_recovery_from=0&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0\r\n`);
+      expect(recovered.lines[0]).toMatch(/^CONOK,/);
+    } finally {
+      clearInterval(heartbeats);
+      beating.close();
+    }
+  });
+});
+
+describe('WS-POLLING sockets', () => {
+  it('stay open through a pause between polls longer than the unbound-socket limit', async () => {
+    const s = new RawSocket(origin.url);
+    const id = await s.create('LS_adapter_set=DEMO&LS_cid=raw&LS_send_sync=false&LS_polling=true&LS_polling_millis=62000&LS_idle_millis=0');
+    await s.line(/^LOOP,62000$/);
+    await new Promise((r) => setTimeout(r, 61_000));
+    expect(s.ws.readyState).toBe(s.ws.OPEN);
+    const from = s.lines.length;
+    s.send(`bind_session\r\nLS_session=${id}&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0`);
+    expect(await s.line(/^CON/, from)).toMatch(/^CONOK,/);
+    s.close();
+  }, 75_000);
+});
+
 describe('unbound sessions', () => {
   it('are kept at least 20 s for a returning client, then expire', async () => {
     const kept = await createPollingSession(origin.url);

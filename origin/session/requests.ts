@@ -19,6 +19,8 @@ const MIN_KEEPALIVE_MS = 1000;
 const MAX_KEEPALIVE_MS = 120_000;
 /** Polls wait at most this long for data, whatever the client asks. */
 const MAX_IDLE_MS = 60_000;
+/** Pauses between polls are at most this long (LOOP announces it): sessions and sockets wait that long. */
+const MAX_POLLING_MS = 300_000;
 const MODES: readonly SubscriptionMode[] = ['MERGE', 'DISTINCT', 'COMMAND', 'RAW'];
 const SEQUENCE_NAME = /^[A-Za-z0-9_]{1,64}$/;
 
@@ -44,13 +46,14 @@ export function readStreamOptions(params: Params, defaultKeepaliveMs: number): S
   const requestedKeepalive = r.int('LS_keepalive_millis');
   return {
     polling: r.bool('LS_polling', false),
-    pollingMillis: r.int('LS_polling_millis') ?? 0,
+    pollingMillis: Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS),
     idleMillis: Math.min(r.int('LS_idle_millis') ?? 0, MAX_IDLE_MS),
     keepaliveMillis:
       requestedKeepalive === null || requestedKeepalive === 0
         ? defaultKeepaliveMs
         : Math.min(Math.max(requestedKeepalive, MIN_KEEPALIVE_MS), MAX_KEEPALIVE_MS),
     recoveryFrom: r.int('LS_recovery_from'),
+    inactivityMillis: Math.max(r.int('LS_inactivity_millis') ?? 0, 0) || null,
     contentLength: Math.max(r.int('LS_content_length') ?? DEFAULT_CONTENT_LENGTH, 1),
   };
 }

@@ -23,6 +23,8 @@ const BACKLOG_LINES = 500;
 const LOOP_RESERVE_BYTES = 16;
 /** Keepalives go out this much before they are due: the registry's sweep runs every half second. */
 const KEEPALIVE_SLACK_MS = 500;
+/** A client's heartbeat may be this late (network, a busy event loop) before its stream is given up. */
+const INACTIVITY_GRACE_MS = 2_000;
 
 export interface SessionServices {
   readonly serverName: string;
@@ -47,6 +49,8 @@ export interface BindOptions {
   readonly idleMillis: number;
   readonly keepaliveMillis: number;
   readonly recoveryFrom: number | null;
+  /** LS_inactivity_millis: the client promises a request at least this often on a stream; null = no promise. */
+  readonly inactivityMillis: number | null;
 }
 
 export type BindResult = { readonly ok: true } | { readonly ok: false; readonly code: number; readonly message: string };
@@ -61,6 +65,8 @@ export class Session implements SubscriptionOutput {
   #options: BindOptions | null = null;
   #streamLines = 0;
   #lastWriteAt = 0;
+  /** Last request (control, msg, heartbeat) or bind from the client. */
+  #lastHeardAt = 0;
   #pollTimer: NodeJS.Timeout | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #releaseScheduled = false;
@@ -120,6 +126,7 @@ export class Session implements SubscriptionOutput {
     this.#stream = stream;
     this.#options = options;
     this.#streamLines = 0;
+    this.#lastHeardAt = Date.now();
     services.telemetry.boundByTransport[stream.transport]++;
     stream.onLost(() => {
       if (this.#stream === stream) this.#detach();
@@ -173,6 +180,11 @@ export class Session implements SubscriptionOutput {
   }
 
   // Control requests
+
+  /** Any request of the client: it keeps the promise LS_inactivity_millis made. */
+  heard(): void {
+    this.#lastHeardAt = Date.now();
+  }
 
   /**
    * Registers an add while its items are fetched, so a delete arriving meanwhile is honoured; adds
@@ -282,6 +294,14 @@ export class Session implements SubscriptionOutput {
   tick(now: number): void {
     const stream = this.#stream;
     if (!stream || stream.polling || !this.#options) return;
+    const inactivity = this.#options.inactivityMillis;
+    if (inactivity !== null && now - this.#lastHeardAt > inactivity + INACTIVITY_GRACE_MS) {
+      // The client's heartbeats stopped reaching us: its connection is likely half-open. Drop the
+      // stream, keep the session: a live client recovers it.
+      this.services.logger.debug({ session: this.id, inactivity }, 'no request within LS_inactivity_millis; stream dropped');
+      this.#detach()?.abandon();
+      return;
+    }
     if (now - this.#lastWriteAt >= this.#options.keepaliveMillis - KEEPALIVE_SLACK_MS) {
       if (stream.remaining - LOOP_RESERVE_BYTES < n.PROBE.length) this.#loop(stream);
       else this.#write(stream, n.PROBE);

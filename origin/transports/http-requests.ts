@@ -109,6 +109,7 @@ async function answerLines(
   const id = scanParam(query, 'LS_session') ?? (lines[0] !== undefined ? scanParam(lines[0], 'LS_session') : null);
   const found = id === null ? null : ctx.registry.lookup(id);
   const session = found?.found ? found.session : null;
+  session?.heard();
   const answers: Answer[] = [];
   if (name === 'heartbeat') {
     // A heartbeat only proves the client alive; for a session gone it is not an error either.

@@ -18,8 +18,8 @@ import { HIGH_WATER_BYTES, type Stream } from './stream.ts';
 
 export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 /**
- * A socket with no stream bound is closed after this long: long enough for WS-POLLING's pause
- * between polls, short enough that idle sockets opened by anyone cannot pile up.
+ * A socket with no stream bound is closed after this long, beyond the pause a WS-POLLING client
+ * was told to take between polls: short enough that idle sockets opened by anyone cannot pile up.
  */
 const UNBOUND_SOCKET_MS = 60_000;
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
@@ -121,10 +121,12 @@ export class WsConnection {
       }
       case 'control':
       case 'msg':
+        this.#session?.heard();
         for (const line of frame.lines) this.#answer(await this.#request(frame.name, line));
         return;
       case 'heartbeat':
         // Over WebSocket the frame itself proves the client alive; no answer is expected.
+        this.#session?.heard();
         return;
       default:
         this.send(n.error(ConErr.MALFORMED, `unknown request ${frame.name.slice(0, 40)}`));
@@ -171,7 +173,9 @@ export class WsConnection {
 
   #setIdle(idle: boolean): void {
     if (this.#idle) clearTimeout(this.#idle);
-    this.#idle = idle ? setTimeout(() => this.ws.close(1000, 'no session bound'), UNBOUND_SOCKET_MS) : null;
+    // After a polling LOOP the session knows how long the client was told to wait.
+    const wait = UNBOUND_SOCKET_MS + (this.#session?.returnDelayMs ?? 0);
+    this.#idle = idle ? setTimeout(() => this.ws.close(1000, 'no session bound'), wait) : null;
   }
 }
 
