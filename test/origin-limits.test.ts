@@ -1,6 +1,6 @@
 /**
  * Per-session and per-origin limits: subscriptions beyond MAX_SUBSCRIPTIONS_PER_SESSION are refused
- * with a subscription error (the session goes on), creates beyond MAX_SESSIONS get CONERR 5.
+ * with a subscription error (the session goes on), creates beyond MAX_SESSIONS get CONERR 5 (paced).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
@@ -38,8 +38,11 @@ describe('limits', () => {
     const refused = new RawSocket(origin.url);
     await refused.opened;
     refused.send('wsok');
+    const asked = Date.now();
     refused.send('create_session\r\nLS_adapter_set=DEMO&LS_cid=raw&LS_send_sync=false');
     expect(await refused.line(/^CON/)).toBe('CONERR,5,server at its session capacity');
+    // Paced: the client retries a 5 at once, so the answer itself sets the pace of its retries.
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(900);
     sockets[0].send('control\r\nLS_reqId=1&LS_op=destroy');
     await sockets[0].line(/^END,31/);
     const again = new RawSocket(origin.url);

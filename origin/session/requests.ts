@@ -21,6 +21,11 @@ const MAX_KEEPALIVE_MS = 120_000;
 const MAX_IDLE_MS = 60_000;
 /** Pauses between polls are at most this long (LOOP announces it): sessions and sockets wait that long. */
 const MAX_POLLING_MS = 300_000;
+/**
+ * A full origin answers CONERR 5 after this pause: the 9.2 client retries a 5 at once, with no
+ * backoff, so an immediate answer would turn every refused client into a tight request loop.
+ */
+const OVERLOADED_ANSWER_DELAY_MS = 1_000;
 const MODES: readonly SubscriptionMode[] = ['MERGE', 'DISTINCT', 'COMMAND', 'RAW'];
 const SEQUENCE_NAME = /^[A-Za-z0-9_]{1,64}$/;
 
@@ -61,7 +66,10 @@ export function readStreamOptions(params: Params, defaultKeepaliveMs: number): S
 /** create_session: authenticates and registers a session (not yet bound). */
 export async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
   const r = new ParamReader(params);
-  if (ctx.registry.full) return { code: ConErr.OVERLOADED, message: 'server at its session capacity' };
+  if (ctx.registry.full) {
+    await new Promise((resolve) => setTimeout(resolve, OVERLOADED_ANSWER_DELAY_MS));
+    return { code: ConErr.OVERLOADED, message: 'server at its session capacity' };
+  }
   const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
   const adapterSet = ctx.adapterSets.get(setName);
   if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
