@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, publish, watchSubscription } from './support/client.ts';
+import { connectClient, createClient, publish, watchSubscription } from './support/client.ts';
 import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
 
 const TOKEN = 'robust-publish-token';
@@ -124,6 +124,19 @@ describe('client inactivity (LS_inactivity_millis)', () => {
       clearInterval(heartbeats);
       beating.close();
     }
+  });
+});
+
+describe('client reverse heartbeats', () => {
+  it.each(['WS-STREAMING', 'HTTP-STREAMING'])('%s: the official client keeps its promised heartbeats and its stream', async (transport) => {
+    const c = createClient(origin.url, { transport });
+    c.client.connectionOptions.setReverseHeartbeatInterval(1000);
+    c.client.connect();
+    await c.status(new RegExp(`^CONNECTED:${transport}$`));
+    const from = c.statuses.length;
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(c.statuses.slice(from)).toEqual([]);
+    await c.disconnect();
   });
 });
 
