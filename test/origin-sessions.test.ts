@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './support/ports.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { startTlcpRelay, type TlcpRelay } from './support/tlcp-relay.ts';
+import { startRelay, type Relay } from './support/tcp-relay.ts';
 import { connectClient, publish, until, watchSubscription } from './support/client.ts';
 
 const TOKEN = 'test-publish-token';
@@ -35,9 +35,9 @@ const sequenceOf = (updates: Array<{ values: Record<string, string | null> }>) =
 const range = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
 
 describe('content length', () => {
-  let relay: TlcpRelay;
+  let relay: Relay;
   beforeAll(async () => {
-    relay = await startTlcpRelay(origin.port);
+    relay = await startRelay(origin.port);
   });
   afterAll(async () => {
     await relay?.close();
@@ -58,9 +58,9 @@ describe('content length', () => {
 });
 
 describe('recovery', () => {
-  let relay: TlcpRelay;
+  let relay: Relay;
   beforeAll(async () => {
-    relay = await startTlcpRelay(origin.port);
+    relay = await startRelay(origin.port);
   });
   afterAll(async () => {
     await relay?.close();
@@ -89,13 +89,13 @@ describe('recovery', () => {
 
 describe('control link', () => {
   let linked: OriginHandle;
-  let entry: TlcpRelay;
-  let link: TlcpRelay;
+  let entry: Relay;
+  let link: Relay;
 
   beforeAll(async () => {
     const port = await freePort();
-    entry = await startTlcpRelay(port);
-    link = await startTlcpRelay(port);
+    entry = await startRelay(port);
+    link = await startRelay(port);
     linked = await startOrigin({ PORT: String(port), PUBLISH_TOKEN: TOKEN, CONTROL_LINK: `127.0.0.1:${link.port}/pfx` });
   });
   afterAll(async () => {

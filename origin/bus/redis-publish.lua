@@ -1,4 +1,4 @@
--- edgepush: publish one update of one item, atomically (see origin/bus/REDIS-LAYOUT.md).
+-- edgepush: publish one update of one item, atomically (see README.md, "One feed across shards").
 -- One script run per update gives every shard the same order: the seq it assigns is the order.
 --
 -- KEYS[1] <prefix>{<item>}:meta     hash: seq, epoch

@@ -1,6 +1,6 @@
 /**
  * The shared bus: shards on many machines share one feed through Redis (layout and external
- * publishing: REDIS-LAYOUT.md). Publication is one Lua script per update (seq, folded state,
+ * publishing: README, "One feed across shards"). Publication is one Lua script per update (seq, folded state,
  * bounded history and PUBLISH in one atomic step), so every shard sees one order per item.
  *
  * Each shard keeps a local copy of the items its sessions watch, fed by the item's channel and
