@@ -82,6 +82,8 @@ const CLIENTS_PER_TRANSPORT = 4;
 
 interface ModeCase {
   readonly mode: string;
+  /** Test title when one mode has several cases. */
+  readonly title?: string;
   readonly shards: readonly [string, string];
   readonly url: (n: number) => string;
   readonly ignoreControlLink?: boolean;
@@ -94,6 +96,16 @@ interface ModeCase {
 const cases: ModeCase[] = [
   { mode: 'path', shards: ['s1', 's2'], url: () => edge.urlFor('localhost'), instanceAddress: (s) => `${edge.urlFor('localhost')}/s/${s}` },
   { mode: 'session-id', shards: ['s1', 's2'], url: () => edge.urlFor('sid.localhost'), ignoreControlLink: true },
+  // s1/s2 announce a control link for partial mode; a client of this domain that follows links must
+  // still be kept on the balancing host, so the edge replaces the origin's link with `*`.
+  {
+    mode: 'session-id',
+    title: 'session-id (client follows the control link)',
+    shards: ['s1', 's2'],
+    url: () => edge.urlFor('sid.localhost'),
+    // The client reports no instance address for `*`: it stays on the address it was given.
+    instanceAddress: () => '',
+  },
   { mode: 'host', shards: ['s1', 's2'], url: () => edge.urlFor('push.localhost'), instanceAddress: (s) => edge.urlFor(`${s}.localhost`) },
   { mode: 'partial', shards: ['s1', 's2'], url: () => edge.urlFor('partial.localhost'), instanceAddress: (s) => `http://127.0.0.1:${crPorts[s]}` },
   { mode: 'cookie', shards: ['p1', 'p2'], url: (n) => edge.urlFor(`c${n}.cookie.localhost`), cookies: true },
@@ -108,7 +120,7 @@ async function sessionsOn(shards: readonly string[]): Promise<Record<string, num
   return Object.fromEntries(entries);
 }
 
-describe.each(cases)('mode $mode', (mc) => {
+describe.each(cases.map((c) => ({ ...c, title: c.title ?? c.mode })))('mode $title', (mc) => {
   it('spreads sessions over both shards and keeps every CR request on the session’s shard', async () => {
     // Closed clients leave sessions waiting for recovery; end them so counts below are this case's.
     for (const o of Object.values(origins)) {

@@ -5,7 +5,7 @@ import { conokOf, withControlLink } from './tlcp.ts';
 
 /**
  * The control link the edge writes into CONOK for sessions of this domain, or null to keep the
- * origin's. The edge knows the public hostname the client used, so in host and path modes it — not
+ * origin's (`controlLink: "origin"`). The edge knows the public hostname the client used, so in host and path modes it — not
  * the origin — names the per-shard address: origins need no public configuration, and one origin
  * serves several domains (multihosting) with the right link for each.
  */
@@ -13,13 +13,11 @@ export function controlLinkFor(er: EdgeRequest, shard: string): string | null {
   const { domain } = er;
   if (domain.controlLink !== 'edge') return null;
   if (domain.modes.includes('path')) return `${er.client.host}/${domain.pathPrefix}/${shard}`;
-  if (domain.modes.includes('host')) {
-    const host = Object.entries(domain.shardHosts).find(([, id]) => id === shard)?.[0];
-    if (!host) return null;
-    const port = /:\d+$/.exec(er.client.host)?.[0] ?? '';
-    return `${host}${port}`;
-  }
-  return null;
+  const host = domain.modes.includes('host') && Object.entries(domain.shardHosts).find(([, id]) => id === shard)?.[0];
+  if (host) return `${host}${/:\d+$/.exec(er.client.host)?.[0] ?? ''}`;
+  // No per-shard address (cookie, ip, pin, session-id): the client must stay on the balancing host,
+  // whatever link the origin may announce for the deployments that bypass the edge.
+  return '*';
 }
 
 /**
