@@ -26,6 +26,19 @@ const COOKIE_SECRET = secret();
 const ORIGIN_ADMIN_TOKEN = secret();
 const PUBLISH_TOKEN = process.env.PUBLISH_TOKEN ?? secret();
 
+/**
+ * Every pinning mode on one edge, one hostname each. Browsers resolve `*.localhost` to loopback by
+ * themselves; for other clients map these names to 127.0.0.1 in /etc/hosts.
+ */
+const LOCAL_DOMAINS = [
+  { host: '*', modes: ['path', 'session-id'], note: 'path prefix + session id (default)' },
+  { host: 'push.localhost', modes: ['host'], shardHosts: Object.fromEntries(SHARDS.map((s) => [`${s.id}.localhost`, s.id])), note: 'per-shard host names' },
+  { host: 'cookie.localhost', modes: ['cookie'], stickySeconds: 3600, note: 'signed sticky cookie' },
+  { host: 'ip.localhost', modes: ['ip'], stickySeconds: 3600, note: 'source-IP affinity' },
+  { host: 'pin.localhost', modes: ['pin'], note: 'learned session pins' },
+  { host: 'partial.localhost', modes: ['partial'], controlLink: 'origin', note: 'only S through the edge' },
+];
+
 const children: { name: string; child: ChildProcess }[] = [];
 let stopping = false;
 
@@ -100,6 +113,8 @@ async function main(): Promise<void> {
     start(shard.id, process.execPath, ['--import', 'tsx', 'origin/main.ts'], {
       PORT: String(shard.port),
       SHARD_ID: shard.id,
+      // Only the `partial` domain lets this through: there CR traffic goes straight to the origin.
+      CONTROL_LINK: `127.0.0.1:${shard.port}`,
       EDGE_SECRET,
       ADMIN_TOKEN: ORIGIN_ADMIN_TOKEN,
       PUBLISH_TOKEN,
@@ -113,6 +128,7 @@ async function main(): Promise<void> {
   step(`starting the edge Worker in workerd on http://127.0.0.1:${EDGE_PORT}`);
   const vars: Record<string, string> = {
     SHARDS: JSON.stringify(SHARDS.map((s) => ({ id: s.id, url: `http://127.0.0.1:${s.port}` }))),
+    DOMAINS: JSON.stringify(LOCAL_DOMAINS.map(({ note: _, ...domain }) => domain)),
     ADMIN_SECRET,
     EDGE_SECRET,
     COOKIE_SECRET,
@@ -135,6 +151,9 @@ async function main(): Promise<void> {
       `  edge status page   ${edge}/_edge/status   (admin secret: ${ADMIN_SECRET})`,
       ...SHARDS.map((s) => `  dashboard ${s.id}       http://127.0.0.1:${s.port}/dashboard`),
       `  publish token      ${PUBLISH_TOKEN}`,
+      '',
+      '  every pinning mode (browsers resolve *.localhost; other clients need /etc/hosts entries):',
+      ...LOCAL_DOMAINS.map((d) => `    ${(d.host === '*' ? `http://127.0.0.1:${EDGE_PORT}` : `http://${d.host}:${EDGE_PORT}`).padEnd(36)} ${d.note}`),
       '',
       `ready: ${edge}`,
       '',
