@@ -1,13 +1,15 @@
 import type { EdgeRequest } from './edge-request.ts';
 import type { Endpoint } from './tlcp.ts';
 import { scanParam, sessionIdOf, splitBody } from '../protocol/request.ts';
+import { ConErr } from '../protocol/codes.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
 import { noShardResponse, sessionGoneResponse } from './failover.ts';
 import { stickyCookieFor } from './affinity.ts';
 import { controlLinkFor, onConok } from './conok.ts';
+import { conerrCodeOf } from './tlcp.ts';
 import { streamDeadline } from './max-session-duration.ts';
-import { editFirstLine, endAt } from './stream-transforms.ts';
+import { editFirstLine, endAt, peekFirstLine } from './stream-transforms.ts';
 import { count, reportUnreachable } from './registry-client.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 
@@ -57,30 +59,57 @@ export async function relayHttp(er: EdgeRequest, request: Request, endpoint: End
   return new Response(withDeadline(er, body, stream), { status: res.status, headers: clientHeaders(res.headers) });
 }
 
+/** A create's response, or null when the shard could not be reached (the registry hears of it). */
+async function tryCreate(er: EdgeRequest, request: Request, shard: string, pathAndQuery: string, body: string): Promise<Response | null> {
+  try {
+    return await send(er, request, shard, pathAndQuery, body);
+  } catch {
+    reportUnreachable(er.env, shard, er.waitUntil);
+    return null;
+  }
+}
+
 /**
- * S: placed by stickiness or balancing. A create that could not connect is placed again once
- * (nothing reached an origin, so nothing is duplicated); one that reached an origin is never retried.
+ * S: placed by stickiness or balancing, and placed once more on another shard when the first could
+ * not take it: a create that could not connect reached no origin, and one answered `CONERR,5` was
+ * refused by a full origin before it created anything, so neither retry duplicates a session. The
+ * client would retry a 5 at once itself, but through the balancer, where stickiness or stale load
+ * figures may send it straight back to the full shard. A create that reached an origin otherwise is
+ * never retried.
  */
 async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
-  let placement: Placement | null = null;
-  let res: Response | undefined;
-  for (let attempt = 0; attempt < 2 && !res; attempt++) {
-    placement = await placeSession(er, hints);
-    if (!placement) return noShardResponse();
-    try {
-      res = await send(er, request, placement.shard, pathAndQuery, body);
-    } catch {
-      reportUnreachable(er.env, placement.shard, er.waitUntil);
+  let refused: { res: Response; stream: ReadableStream<Uint8Array> } | null = null;
+  let avoid: string | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const placement = await placeSession(er, { ...hints, avoid });
+    if (!placement) break;
+    if (refused) count('overloadedCreatesPlacedAgain');
+    avoid = placement.shard;
+    const res = await tryCreate(er, request, placement.shard, pathAndQuery, body);
+    if (!res) continue;
+    if (!res.body) return created(er, placement, res, null, body);
+    const { line, stream } = await peekFirstLine(res.body);
+    if (attempt === 0 && line !== null && conerrCodeOf(line) === ConErr.OVERLOADED) {
+      refused = { res, stream };
+      continue;
     }
+    await refused?.stream.cancel();
+    return created(er, placement, res, stream, body);
   }
-  if (!res || !placement) return noShardResponse();
+  // Nowhere else to go: the full shard's own answer, which the client retries.
+  if (refused) return new Response(refused.stream, { status: refused.res.status, headers: clientHeaders(refused.res.headers) });
+  return noShardResponse();
+}
+
+/** The create's response for the client: its sticky cookie where the domain uses one, CONOK edited. */
+async function created(er: EdgeRequest, placement: Placement, res: Response, stream: ReadableStream<Uint8Array> | null, body: string): Promise<Response> {
   const shard = placement.shard;
   const headers = clientHeaders(res.headers);
   if (er.domain.modes.includes('cookie') && placement.via !== 'cookie') {
     const cookie = await stickyCookieFor(er, shard);
     if (cookie) headers.append('set-cookie', cookie);
   }
-  if (!res.body) return new Response(null, { status: res.status, headers });
-  const stream = res.body.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
-  return new Response(withDeadline(er, body, stream), { status: res.status, headers });
+  if (!stream) return new Response(null, { status: res.status, headers });
+  const edited = stream.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
+  return new Response(withDeadline(er, body, edited), { status: res.status, headers });
 }

@@ -30,6 +30,8 @@ export interface RouteHints {
   readonly cookieHeader?: string;
   /** Already placed before the request was read (a cookie-mode socket that needed its cookie early). */
   readonly placed?: Placement;
+  /** A shard that just refused this create as full: placed elsewhere even if stickiness names it. */
+  readonly avoid?: string;
 }
 
 function inPool(er: EdgeRequest, shard: string): boolean {
@@ -39,7 +41,7 @@ function inPool(er: EdgeRequest, shard: string): boolean {
 /** A new session: stickiness first where the domain uses LB stickiness, otherwise balancing. */
 export async function placeSession(er: EdgeRequest, hints: RouteHints): Promise<Placement | null> {
   if (hints.placed) return hints.placed;
-  const usable = usableShards(er.snapshot, er.domain.shards);
+  const usable = usableShards(er.snapshot, er.domain.shards).filter((s) => s.id !== hints.avoid);
   const usableIds = usable.map((s) => s.id);
   let placement: Placement | null = null;
   if (hints.fixed && usableIds.includes(hints.fixed.shard)) placement = hints.fixed;

@@ -34,6 +34,39 @@ export function editFirstLine(edit: (line: string) => Promise<string> | string):
 }
 
 /**
+ * Reads a response's first line without losing it: `stream` yields every byte again, the first line
+ * included, and the rest as it arrives. The line is null when the stream ends without one.
+ */
+export async function peekFirstLine(source: ReadableStream<Uint8Array>): Promise<{ line: string | null; stream: ReadableStream<Uint8Array> }> {
+  const reader = source.getReader();
+  const read: Uint8Array[] = [];
+  let line: string | null = null;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    read.push(value);
+    if (value.includes(LF)) {
+      const utf8 = new TextDecoder();
+      const text = read.map((chunk) => utf8.decode(chunk, { stream: true })).join('');
+      line = text.slice(0, text.indexOf('\n')).replace(/\r$/, '');
+      break;
+    }
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of read) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { line, stream };
+}
+
+/**
  * Ends a stream with `END,48` once `deadlineMs` passes (the per-domain maximum session duration), at
  * a line boundary so the client never sees half a notification glued to the END. The client opens a
  * new session through the balancer; the origin drops the abandoned one at its unbound timeout.

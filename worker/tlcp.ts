@@ -28,6 +28,12 @@ export function conokOf(line: string): { session: string; fields: string[] } | n
   return fields.length >= 5 ? { session: fields[1], fields } : null;
 }
 
+/** The code of a `CONERR,<code>,<message>` line, or null for any other line. */
+export function conerrCodeOf(line: string): number | null {
+  const m = /^CONERR,(-?\d+),/.exec(line);
+  return m ? Number(m[1]) : null;
+}
+
 export function withControlLink(fields: readonly string[], link: string): string {
   return [...fields.slice(0, 4), link].join(',');
 }
