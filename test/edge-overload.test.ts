@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { connectClient, newSecrets, originStatus, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
 import { mintStickyCookie } from '../worker/sticky-cookie.ts';
+import { RawSocket } from './support/tlcp-raw.ts';
 
 /**
  * A full origin answers a create with `CONERR,5`, which the 9.2 client retries at once, through the
@@ -86,6 +87,16 @@ describe('a create refused as overloaded', () => {
       () => 'the registry never saw both shards loaded',
     );
     const before = (await counters()).overloadedCreatesPlacedAgain ?? 0;
+    if (transport === 'WS-STREAMING') {
+      // Over WebSocket the official client would hide a 5 by retrying over HTTP: the wire must show none.
+      const raw = new RawSocket(edge.url);
+      try {
+        expect(await raw.create()).toMatch(/^roomy\./);
+        expect(raw.lines.filter((l) => l.startsWith('CONERR'))).toEqual([]);
+      } finally {
+        raw.close();
+      }
+    }
     const t = await connectClient(edge.url, { transport, item: `overload_${transport}` });
     clients.push(t);
     expect(t.shard()).toBe('roomy');

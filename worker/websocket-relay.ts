@@ -1,5 +1,6 @@
 import type { EdgeRequest } from './edge-request.ts';
-import { END_MAX_DURATION } from './tlcp.ts';
+import { END_MAX_DURATION, conerrCodeOf } from './tlcp.ts';
+import { ConErr } from '../protocol/codes.ts';
 import { sessionGone } from './failover.ts';
 import { parseWsFrame, scanParam } from '../protocol/request.ts';
 import { WSOK } from '../protocol/notifications.ts';
@@ -75,6 +76,8 @@ class SocketRelay {
   private originWsokPending = true;
   /** Until its CONOK passes: the socket created a session whose pin may need learning. */
   private creating = false;
+  /** The create frame, while a full shard's refusal may still send it to another shard once. */
+  private createFrame: string | null = null;
   private shard = '';
   private deadlineTimer: number | null = null;
   private closed = false;
@@ -135,14 +138,54 @@ class SocketRelay {
       }
     }
     if (this.closed) return socket.close(1000, 'client went away');
-    this.origin = socket;
-    socket.addEventListener('message', (ev) => this.fromOrigin(ev.data));
-    // Whatever the origin sent before closing (LOOP, END) reaches the client before the close does.
-    socket.addEventListener('close', (ev) => void this.outbound.then(() => this.close(ev.code, ev.reason)));
-    socket.addEventListener('error', () => this.close(1011, 'origin socket error'));
-    socket.send('wsok');
+    if (this.creating) this.createFrame = first;
+    this.attach(socket);
     for (const data of this.queue.splice(0)) socket.send(data);
     if (scanParam(params, 'LS_polling') !== 'true') this.armDeadline();
+  }
+
+  /** Relays `socket` from now on; a socket replaced since (a full shard's) no longer speaks for the client. */
+  private attach(socket: WebSocket): void {
+    this.origin = socket;
+    this.originWsokPending = true;
+    socket.addEventListener('message', (ev) => {
+      if (socket === this.origin) this.fromOrigin(ev.data);
+    });
+    // Whatever the origin sent before closing (LOOP, END) reaches the client before the close does.
+    socket.addEventListener('close', (ev) => void this.outbound.then(() => socket === this.origin && this.close(ev.code, ev.reason)));
+    socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error'));
+    socket.send('wsok');
+  }
+
+  /**
+   * The create met a full shard (`CONERR,5`, nothing created there): the same create frame goes once
+   * to another shard of the pool, as over HTTP. Not in cookie mode, where the 101 has already told the
+   * client its shard, or where the client's cookie names the full one: there the client sees the 5 and
+   * retries over HTTP, where the edge re-places the create and sets the cookie that matches.
+   */
+  private async placeElsewhere(refusal: string): Promise<boolean> {
+    const frame = this.createFrame;
+    this.createFrame = null;
+    if (frame === null || this.er.domain.modes.includes('cookie')) return false;
+    const placement = await placeSession(this.er, { ...this.hints, placed: undefined, avoid: this.shard });
+    if (!placement) return false;
+    // Detached first, so that its closing does not close the client; frames meanwhile wait in the queue.
+    const refused = this.origin;
+    this.origin = null;
+    refused?.close(1000, 'create placed on another shard');
+    const socket = await connect(this.er, this.request, placement.shard);
+    if (!socket || this.closed) {
+      socket?.close(1000, 'client went away');
+      this.toClient(refusal);
+      this.close(1000, 'no other shard could take the session');
+      return true;
+    }
+    count('overloadedCreatesPlacedAgain');
+    this.shard = placement.shard;
+    this.attach(socket);
+    socket.send(frame);
+    for (const data of this.queue.splice(0)) socket.send(data);
+    return true;
   }
 
   private fromOrigin(data: string | ArrayBuffer): void {
@@ -156,6 +199,12 @@ class SocketRelay {
     if (this.originWsokPending && text.startsWith('WSOK')) {
       this.originWsokPending = false;
       text = text.replace(/^WSOK(\r\n)?/, '');
+    }
+    if (this.creating && conerrCodeOf(text) === ConErr.OVERLOADED) {
+      // Awaited under waitUntil: outside it the runtime may never resolve a fetch begun from a socket event.
+      const moved = this.placeElsewhere(text);
+      this.er.waitUntil(moved);
+      if (await moved) return;
     }
     if (text.startsWith('CONOK,') || text.includes('\nCONOK,')) {
       const lines = text.split('\r\n');
