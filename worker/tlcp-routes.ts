@@ -11,6 +11,7 @@ import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 import { count, reportUnreachable } from './registry-client.ts';
+import { withCors } from './cors.ts';
 
 /**
  * The shard a URL names by itself: the per-shard hostname (mode `host`) or `/<prefix>/<shard>` in
@@ -49,9 +50,9 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
     return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
   }
   // A CORS preflight carries no session: any shard answers it as well as another.
-  if (c.req.method === 'OPTIONS') return anyShard(c, er, `/lightstreamer/${ep.endpoint}.txt${url.search}`);
+  if (c.req.method === 'OPTIONS') return withCors(c.req.raw, await anyShard(c, er, `/lightstreamer/${ep.endpoint}.txt${url.search}`));
   if (c.req.method !== 'POST') return c.text('TLCP requests are POSTs', 405, { allow: 'POST' });
-  return relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, hints);
+  return withCors(c.req.raw, await relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, hints));
 }
 
 /**
