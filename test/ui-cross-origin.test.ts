@@ -99,13 +99,15 @@ async function streams(pageHost: string, server: string, transport: string, cook
   expect(shard).toMatch(/^x[12]$/);
   // The subscription is a control request (over HTTP a separate POST): updates prove it reached the session's shard.
   let n = 0;
+  let last: Seen | undefined;
   await waitUntil(
     async () => {
       await publish(origins.get(shard!)!.url, PUBLISH_TOKEN, item, `v${++n}`);
-      return (await seen(page)).values.length > 0;
+      last = await seen(page);
+      return last.values.length > 0;
     },
     15_000,
-    async () => `no update over ${transport}: ${JSON.stringify(await seen(page))}`,
+    () => `no update over ${transport}: ${JSON.stringify(last)}`,
   );
   const s = await seen(page);
   expect(s.errors).toEqual([]);

@@ -212,6 +212,7 @@ class SocketRelay {
         if (!lines[i].startsWith('CONOK,')) continue;
         lines[i] = await onConok(this.er, this.shard, lines[i], this.creating);
         this.creating = false;
+        this.createFrame = null;
       }
       text = lines.join('\r\n');
     }
