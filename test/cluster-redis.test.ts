@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { startRedis, type RedisHandle } from './support/redis.ts';
-import { connect, sendMessage, subscribe, type RecordedUpdate } from './support/ls-recorder.ts';
+import { sendMessage } from './support/client.ts';
+import { connect, subscribe, type RecordedUpdate } from './support/ls-recorder.ts';
 
 const TOKEN = 'cluster-test-publish-token';
 type Client = Awaited<ReturnType<typeof connect>>;
@@ -131,7 +132,7 @@ describe('origins sharing one Redis', () => {
     const [ca, cb] = [await client(a), await client(b)];
     const room = subscribe(cb, { mode: 'DISTINCT', items: ['chat_room'], fields: ['message', 'raw_timestamp', 'IP'], dataAdapter: 'CHAT_ROOM' });
     await room.until(() => room.endOfSnapshot.has('chat_room'));
-    expect(await sendMessage(ca, 'CHAT|hello from A')).toEqual({ ok: true, detail: '' });
+    expect(await sendMessage(ca, 'CHAT|hello from A')).toEqual({ kind: 'processed', response: '' });
     await room.until((u) => u.some((x) => x.values.message === 'hello from A' && !x.snapshot));
     expect(room.updates.find((x) => x.values.message === 'hello from A')?.values.IP).toBe('127.0.0.1');
   });
@@ -141,7 +142,7 @@ describe('origins sharing one Redis', () => {
     const pf = subscribe(ca, { mode: 'COMMAND', items: ['portfolio1'], fields: ['key', 'command', 'qty'], dataAdapter: 'PORTFOLIO_ADAPTER' });
     await pf.until(() => pf.endOfSnapshot.has('portfolio1'));
     const held = Number(pf.updates.filter((u) => u.values.key === 'item11').at(-1)?.values.qty ?? 0);
-    expect(await sendMessage(cb, 'BUY|portfolio1|item11|25')).toEqual({ ok: true, detail: '' });
+    expect(await sendMessage(cb, 'BUY|portfolio1|item11|25')).toEqual({ kind: 'processed', response: '' });
     await pf.until((u) => u.some((x) => !x.snapshot && x.values.key === 'item11' && x.values.qty === String(held + 25)));
   });
 

@@ -10,6 +10,7 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 import ls from 'lightstreamer-client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from './support/certificates.ts';
+import { sendMessage } from './support/client.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { freePort } from './support/ports.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
@@ -63,17 +64,6 @@ async function connect(url: string, transport: string, headers?: Record<string, 
   return { client, statuses, prices };
 }
 
-function sendMessage(client: Client, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    client.sendMessage(text, undefined, 5_000, {
-      onProcessed: (_m: string, response: string) => resolve(response),
-      onDeny: (_m: string, code: number, msg: string) => reject(new Error(`denied ${code} ${msg}`)),
-      onError: () => reject(new Error('message error')),
-      onDiscarded: () => reject(new Error('message discarded')),
-      onAbort: () => reject(new Error('message aborted')),
-    });
-  });
-}
 
 /** The request lines in plain-HTTP relay traffic. */
 function requestLines(connections: string[]): string[] {
@@ -130,7 +120,7 @@ describe('S on HTTP, CR on HTTPS through the control link (guide 2.B.1.4)', () =
     const { client, prices } = await connect(`http://127.0.0.1:${balancer.port}`, transport);
     expect(client.connectionDetails.getServerInstanceAddress()).toBe(`https://127.0.0.1:${direct.port}/`);
     await waitUntil(() => prices.length >= 2, () => `two item1 updates, got ${prices.length}`);
-    expect(await sendMessage(client, 'CHAT|hello over the control link')).toBeDefined();
+    expect(await sendMessage(client, 'CHAT|hello over the control link')).toEqual({ kind: 'processed', response: '' });
 
     expect(requestLines(balancer.upstream.slice(s))).toEqual(['POST /lightstreamer/create_session.txt?LS_protocol=TLCP-2.5.0']);
     const crTraffic = direct.upstream.slice(cr);
@@ -154,7 +144,7 @@ describe('S on HTTP, CR on HTTPS through the control link (guide 2.B.1.4)', () =
     expect(client.connectionDetails.getSessionId()).toBe(session);
     const before = prices.length;
     await waitUntil(() => prices.length > before, () => 'an update after the recovery');
-    expect(await sendMessage(client, 'CHAT|hello after the cut')).toBeDefined();
+    expect(await sendMessage(client, 'CHAT|hello after the cut')).toEqual({ kind: 'processed', response: '' });
 
     expect(requestLines(balancer.upstream.slice(s))).toEqual(['GET /lightstreamer']);
     const crTraffic = direct.upstream.slice(cr);

@@ -169,7 +169,6 @@ export interface TestClient {
   readonly values: string[];
   /** The shard that created the current session, from SERVNAME (`edgepush <shard>`). */
   shard(): string | null;
-  sendMessage(text: string): Promise<string>;
   close(): void;
 }
 
@@ -189,16 +188,6 @@ export async function connectClient(url: string, options: ClientOptions): Promis
     sessions: [],
     values: [],
     shard: () => /^edgepush (\S+)$/.exec(client.connectionDetails.getServerSocketName() ?? '')?.[1] ?? null,
-    sendMessage: (text) =>
-      new Promise((resolve, reject) => {
-        client.sendMessage(text, undefined, 5_000, {
-          onProcessed: (_m: string, response: string) => resolve(response),
-          onDeny: (_m: string, code: number, msg: string) => reject(new Error(`denied ${code} ${msg}`)),
-          onError: () => reject(new Error('message error')),
-          onDiscarded: () => reject(new Error('message discarded')),
-          onAbort: () => reject(new Error('message aborted')),
-        });
-      }),
     close: () => client.disconnect(),
   };
   client.addListener({

@@ -92,15 +92,3 @@ export function subscribe(client: Client, options: SubscribeOptions): Recorder {
   };
 }
 
-/** Sends a message and resolves with its outcome (MSGDONE response, or the failure). */
-export function sendMessage(client: Client, message: string): Promise<{ ok: boolean; detail: string | number }> {
-  return new Promise((resolve) => {
-    client.sendMessage(message, undefined, undefined, {
-      onProcessed: (_m: string, response: string) => resolve({ ok: true, detail: response }),
-      onDeny: (_m: string, code: number, error: string) => resolve({ ok: false, detail: `${code} ${error}` }),
-      onError: () => resolve({ ok: false, detail: 'error' }),
-      onDiscarded: () => resolve({ ok: false, detail: 'discarded' }),
-      onAbort: () => resolve({ ok: false, detail: 'aborted' }),
-    });
-  });
-}
