@@ -18,6 +18,11 @@ export interface ShardTransport {
 
 export const urlTransport: ShardTransport = {
   fetch(shard, pathAndQuery, init) {
-    return fetch(new URL(pathAndQuery, shard.url), init);
+    const base = new URL(shard.url);
+    const target = new URL(pathAndQuery, base);
+    // `//host/…` (or `/\host/…`) is a relative URL naming another host: resolving it as given would
+    // send the request, and the edge secret with it, wherever a client says.
+    if (target.origin !== base.origin) throw new TypeError(`path ${JSON.stringify(pathAndQuery)} leaves shard ${shard.id}`);
+    return fetch(target, init);
   },
 };

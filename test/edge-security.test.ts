@@ -91,6 +91,27 @@ describe('never an open proxy', () => {
     expect(heartbeat.body).toBe('REQOK\r\n');
   });
 
+  it('never fetches a host named in the path: `//host/…` and `/\\host/…` stay on the edge', async () => {
+    // A host of our own that must receive nothing: with the edge secret, it would be trusted as the edge.
+    let reached = 0;
+    const trap = http.createServer((_req, res) => {
+      reached++;
+      res.end('trapped');
+    });
+    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
+    const { port } = trap.address() as import('node:net').AddressInfo;
+    try {
+      for (const path of [`//127.0.0.1:${port}/x`, `/\\127.0.0.1:${port}/x`]) {
+        const res = await raw(path, '', {}, 'GET');
+        expect(res.status).toBe(404);
+        expect(res.body).not.toContain('trapped');
+      }
+      expect(reached).toBe(0);
+    } finally {
+      await new Promise((resolve) => trap.close(resolve));
+    }
+  });
+
   it('a forged id naming a real shard reaches only that shard, which does not know it', async () => {
     const res = await raw('/lightstreamer/bind_session.txt?LS_protocol=TLCP-2.5.0', `LS_session=g2.${'A'.repeat(32)}&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0\r\n`);
     expect(res.body).toMatch(/^CONERR,20,/);

@@ -74,7 +74,8 @@ async function cookieForSocket(er: EdgeRequest, hints: RouteHints): Promise<{ hi
  * and never the origins' APIs or dashboards, which only the admin route reaches (guide §6).
  */
 async function staticPage(c: Context<EdgeEnv>, er: EdgeRequest, url: URL): Promise<Response> {
-  if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || er.hostShard || /^\/(api|dashboard|metrics|_edge)(\/|$)/.test(url.pathname)) {
+  // A pathname of `//host/…` would be a relative URL naming another host, not a page of a shard.
+  if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || er.hostShard || url.pathname.startsWith('//') || /^\/(api|dashboard|metrics|_edge)(\/|$)/.test(url.pathname)) {
     return c.text('not found', 404);
   }
   return anyShard(c, er, url.pathname + url.search);
