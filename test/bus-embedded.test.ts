@@ -56,3 +56,34 @@ describe('embedded bus', () => {
     expect(got).toEqual([1]);
   });
 });
+
+describe('embedded bus memory', () => {
+  it('forgets items nobody published once their last watcher closes', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    for (let i = 0; i < 1000; i++) {
+      const first = await bus.watch(`random-${i}`, () => {});
+      const second = await bus.watch(`random-${i}`, () => {});
+      first.close();
+      expect(bus.heldItemCount).toBe(1);
+      second.close();
+      second.close();
+    }
+    expect(bus.heldItemCount).toBe(0);
+  });
+
+  it('keeps a published item after its watchers close, and its snapshot with it', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    (await bus.watch('kept', () => {})).close();
+    await bus.publish('kept', { a: '1' });
+    (await bus.watch('kept', () => {})).close();
+    expect(bus.heldItemCount).toBe(1);
+    expect((await bus.watch('kept', () => {})).snapshot.merged).toEqual({ a: '1' });
+  });
+
+  it('leaves no entry behind for a refused compare-and-set publish', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    expect(await bus.publishIf('never', 5, { a: '1' })).toBeNull();
+    expect(bus.heldItemCount).toBe(0);
+    expect(await bus.publishIf('never', 0, { a: '1' })).toBe(1);
+  });
+});

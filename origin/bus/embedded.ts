@@ -41,15 +41,29 @@ export class EmbeddedBus implements Bus {
   }
 
   async publishIf(item: string, expectedSeq: number, fields: FieldValues): Promise<number | null> {
-    const held = this.#held(item);
-    return held.state.seq === expectedSeq ? this.#publish(held, fields) : null;
+    // A refused publish must not leave an empty entry behind (see watch).
+    if ((this.#items.get(item)?.state.seq ?? 0) !== expectedSeq) return null;
+    return this.#publish(this.#held(item), fields);
   }
 
   async watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch> {
     const held = this.#held(item);
     const watcher = (event: ItemEvent) => onEvent(event);
     held.watchers.add(watcher);
-    return { snapshot: held.state.snapshot(), close: () => held.watchers.delete(watcher) };
+    const close = () => {
+      held.watchers.delete(watcher);
+      // Item names come from clients: an item that never had an event is forgotten with its last
+      // watcher, or subscribing to ever new names would grow this map without bound.
+      if (held.watchers.size === 0 && held.state.seq === 0 && this.#items.get(item) === held) {
+        this.#items.delete(item);
+      }
+    };
+    return { snapshot: held.state.snapshot(), close };
+  }
+
+  /** How many items this bus holds state or watchers for (read-only; tests check nothing leaks). */
+  get heldItemCount(): number {
+    return this.#items.size;
   }
 
   runExclusive(name: string, task: (signal: AbortSignal) => void): () => void {
