@@ -184,6 +184,36 @@ describe('WebSocket abuse', () => {
   });
 });
 
+describe('two sessions on one socket', () => {
+  // An origin of its own: its status counts only this test's sessions.
+  let own: OriginHandle;
+  beforeAll(async () => {
+    own = await startOrigin();
+  });
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  it('a second create_session on a socket unbinds the first session, which can then be recovered', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${own.port}/lightstreamer`, WS_PROTOCOL);
+    const messages: string[] = [];
+    ws.on('message', (m: Buffer) => messages.push(m.toString()));
+    await once(ws, 'open');
+    const received = () => messages.join('');
+    ws.send('wsok');
+    ws.send('create_session\r\nLS_adapter_set=DEMO&LS_cid=hostile&LS_send_sync=false&LS_cause=api');
+    await expect.poll(received).toMatch(/CONOK,/);
+    const first = /CONOK,([^,]+),/.exec(received())![1];
+    ws.send('create_session\r\nLS_adapter_set=DEMO&LS_cid=hostile&LS_send_sync=false&LS_cause=api');
+    await expect.poll(() => received().match(/CONOK,/g)?.length).toBe(2);
+    const status = async () => (await (await fetch(`${own.url}/api/status`)).json()) as { sessions: number; sessionsByTransport: Record<string, number> };
+    expect(await status()).toMatchObject({ sessions: 2, sessionsByTransport: { 'WS-STREAMING': 1 } });
+    const bind = await post('/lightstreamer/bind_session.txt?LS_protocol=TLCP-2.5.0', `LS_session=${first}&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_recovery_from=0`, own);
+    expect(bind.text).toMatch(new RegExp(`^CONOK,${first},`));
+    ws.close();
+  });
+});
+
 describe('a consumer that never reads', () => {
   // An origin of its own with a small heap: an unbounded queue would not merely grow, it would
   // take the process down.

@@ -241,10 +241,15 @@ class WsStream implements Stream {
     this.conn.ws.close(1000);
   }
 
-  /** Ends this stream quietly while its socket carries on with a newer one. */
+  /**
+   * Ends this stream quietly while its socket carries on with a newer one. Its session is told, as
+   * for a cut: otherwise it stays bound to a stream that writes nothing, and never expires.
+   */
   supersede(): void {
+    if (this.#done) return;
     this.#done = true;
     this.conn.released(this);
+    this.#lost?.();
   }
 
   onDrain(listener: () => void): void {
