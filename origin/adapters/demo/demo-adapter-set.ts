@@ -5,6 +5,7 @@
  * Metadata follows Lightstreamer's LiteralBasedProvider: a group is a space-separated list of item
  * names and a schema a space-separated list of field names; any user may connect.
  */
+import { ReqErr } from '../../../protocol/codes.ts';
 import type { Bus } from '../../bus/bus.ts';
 import { AdapterError, type AdapterSet, type DataAdapter, type MetadataAdapter } from '../adapter.ts';
 import { CHAT_PREFIX, createChatAdapter, postChatMessage } from './chat.ts';
@@ -15,10 +16,6 @@ import { createQuoteAdapter } from './quotes.ts';
 export const DEMO_ADAPTER_SET = 'DEMO';
 export const DEFAULT_DATA_ADAPTER = 'FEED';
 
-/** TLCP subscription error codes (REQERR), as the official clients document them. */
-export const BAD_DATA_ADAPTER = 17;
-export const BAD_GROUP = 21;
-export const BAD_SCHEMA = 23;
 /** Message refusal for anything that is neither a chat line nor an order (client's onDeny). */
 export const UNKNOWN_MESSAGE = -1;
 
@@ -43,7 +40,9 @@ export function createDemoAdapterSet(): AdapterSet {
 
   const adapterOf = (name: string): DataAdapter => {
     const adapter = dataAdapters.get(name || DEFAULT_DATA_ADAPTER);
-    if (!adapter) throw new AdapterError(BAD_DATA_ADAPTER, `no data adapter ${name} in ${DEMO_ADAPTER_SET}`);
+    if (!adapter) {
+      throw new AdapterError(ReqErr.BAD_DATA_ADAPTER, `no data adapter ${name} in ${DEMO_ADAPTER_SET}`);
+    }
     return adapter;
   };
 
@@ -53,9 +52,11 @@ export function createDemoAdapterSet(): AdapterSet {
     itemsOf(group, dataAdapter) {
       const adapter = adapterOf(dataAdapter);
       const items = group.split(' ').filter(Boolean);
-      if (items.length === 0) throw new AdapterError(BAD_GROUP, 'empty group');
+      if (items.length === 0) throw new AdapterError(ReqErr.BAD_GROUP, 'empty group');
       for (const item of items) {
-        if (!adapter.hasItem(item)) throw new AdapterError(BAD_GROUP, `${adapter.name} has no item ${item}`);
+        if (!adapter.hasItem(item)) {
+          throw new AdapterError(ReqErr.BAD_GROUP, `${adapter.name} has no item ${item}`);
+        }
       }
       return items;
     },
@@ -63,13 +64,15 @@ export function createDemoAdapterSet(): AdapterSet {
     fieldsOf(schema, dataAdapter, items) {
       const adapter = adapterOf(dataAdapter);
       const fields = schema.split(' ').filter(Boolean);
-      if (fields.length === 0) throw new AdapterError(BAD_SCHEMA, 'empty schema');
+      if (fields.length === 0) throw new AdapterError(ReqErr.BAD_SCHEMA, 'empty schema');
       for (const field of fields) {
-        if (!FIELD_NAME_PATTERN.test(field)) throw new AdapterError(BAD_SCHEMA, `bad field name ${field}`);
+        if (!FIELD_NAME_PATTERN.test(field)) {
+          throw new AdapterError(ReqErr.BAD_SCHEMA, `bad field name ${field}`);
+        }
         for (const item of items) {
           const known = adapter.fieldsOf(item);
           if (known && !known.includes(field)) {
-            throw new AdapterError(BAD_SCHEMA, `${adapter.name} item ${item} has no field ${field}`);
+            throw new AdapterError(ReqErr.BAD_SCHEMA, `${adapter.name} item ${item} has no field ${field}`);
           }
         }
       }
