@@ -6,14 +6,22 @@ import { DurableObject } from 'cloudflare:workers';
  * isolate that meets the session for the first time. One object per session id, so pins never
  * contend with each other.
  */
+export interface Pin {
+  readonly shard: string;
+  readonly expiresAt: number;
+}
+
 export class SessionPin extends DurableObject<unknown> {
-  async pin(shard: string, ttlMs: number): Promise<void> {
-    await this.ctx.storage.put('shard', shard);
-    await this.ctx.storage.setAlarm(Date.now() + ttlMs);
+  async pin(shard: string, ttlMs: number): Promise<Pin> {
+    const pin = { shard, expiresAt: Date.now() + ttlMs };
+    await this.ctx.storage.put('pin', pin);
+    await this.ctx.storage.setAlarm(pin.expiresAt);
+    return pin;
   }
 
-  async shard(): Promise<string | null> {
-    return (await this.ctx.storage.get<string>('shard')) ?? null;
+  async lookup(): Promise<Pin | null> {
+    const pin = await this.ctx.storage.get<Pin>('pin');
+    return pin && pin.expiresAt > Date.now() ? pin : null;
   }
 
   async unpin(): Promise<void> {

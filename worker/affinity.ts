@@ -1,6 +1,7 @@
 import type { EdgeRequest } from './edge-request.ts';
 import { mintStickyCookie, readStickyCookie, setCookieHeader } from './sticky-cookie.ts';
 import type { Stick } from '../objects/stick-table.ts';
+import type { Pin } from '../objects/session-pin.ts';
 
 /**
  * The stateful ways to remember where a session lives: the signed cookie (state on the client), the
@@ -10,7 +11,7 @@ import type { Stick } from '../objects/stick-table.ts';
  */
 
 const ipSticks = new Map<string, Stick>();
-const pins = new Map<string, string>();
+const pins = new Map<string, Pin>();
 const PIN_CACHE_LIMIT = 50_000;
 const STICK_CACHE_LIMIT = 50_000;
 
@@ -70,20 +71,21 @@ function pinObject(er: EdgeRequest, sessionId: string) {
 
 export async function pinnedShard(er: EdgeRequest, sessionId: string): Promise<string | null> {
   const cached = pins.get(sessionId);
-  if (cached) return cached;
-  const shard = await pinObject(er, sessionId).shard();
-  if (shard) remember(pins, PIN_CACHE_LIMIT, sessionId, shard);
-  return shard;
+  if (cached && cached.expiresAt > Date.now()) return cached.shard;
+  const pin = await pinObject(er, sessionId).lookup();
+  if (pin) remember(pins, PIN_CACHE_LIMIT, sessionId, pin);
+  else pins.delete(sessionId);
+  return pin?.shard ?? null;
 }
 
 /** Resolves once the pin is durable: the client must not learn its session id before any isolate can route it. */
 export async function learnPin(er: EdgeRequest, sessionId: string, shard: string): Promise<void> {
-  remember(pins, PIN_CACHE_LIMIT, sessionId, shard);
+  remember(pins, PIN_CACHE_LIMIT, sessionId, { shard, expiresAt: Date.now() + er.domain.pinSeconds * 1000 });
   await pinObject(er, sessionId).pin(shard, er.domain.pinSeconds * 1000);
 }
 
-/** The session's shard is gone: its pin can only mislead from now on. */
+/** The shard a pin named is gone: the pin can only mislead from now on. Only called for a pin that exists. */
 export function forgetPin(er: EdgeRequest, sessionId: string): void {
-  if (!pins.delete(sessionId) && !er.domain.modes.includes('pin')) return;
+  pins.delete(sessionId);
   er.waitUntil(pinObject(er, sessionId).unpin());
 }

@@ -92,7 +92,8 @@ export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise
   const home = candidates[0];
   if (candidates.some((c) => c.shard !== home?.shard)) count('stickinessViolations');
   if (!home || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
-    if (id) forgetPin(er, id);
+    // Only a pin that named the dead home is worth deleting; anything else has no pin to forget.
+    if (id && home?.via === 'pin') forgetPin(er, id);
     return GONE;
   }
   count(`cr.${home.via}`);
