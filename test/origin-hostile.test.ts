@@ -304,6 +304,27 @@ describe('a consumer that never reads', () => {
     return stallAfter(socket, 'SUBOK,1,1,1');
   }
 
+  async function slowConsumers(): Promise<number> {
+    const text = await (await fetch(`${flooded.url}/metrics`)).text();
+    return Number(/^edgepush_slow_consumers(?:\{[^}]*\})? (\d+)$/m.exec(text)![1]);
+  }
+
+  it('a slow consumer whose connection closes while congested stops counting as slow', async () => {
+    const stalled = await stalledWebSocket('jam');
+    const batch = JSON.stringify(Array.from({ length: 10 }, () => ({ item: 'jam', fields: { v: 'x'.repeat(20 * 1024) } })));
+    for (let round = 0; round < 200 && (await slowConsumers()) === 0; round++) {
+      const res = await fetch(`${flooded.url}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PUBLISH_TOKEN}`, 'content-type': 'application/json' },
+        body: batch,
+      });
+      expect(res.status).toBe(200);
+    }
+    expect(await slowConsumers()).toBe(1);
+    stalled.socket.destroy();
+    await expect.poll(slowConsumers, { timeout: 5_000 }).toBe(0);
+  });
+
   it('has bounded memory on WebSocket and HTTP streams while others keep streaming', async () => {
     const client = new LightstreamerClient(flooded.url, 'DEMO');
     const prices: string[] = [];

@@ -362,14 +362,15 @@ export class Session implements SubscriptionOutput {
     this.#lastWriteAt = Date.now();
   }
 
+  /** Slowness belongs to the current stream: `#detach` clears it, so a drain of an older one is ignored. */
   #markSlow(stream: Stream): void {
     if (this.#slow) return;
     this.#slow = true;
     this.services.telemetry.slowConsumers++;
     stream.onDrain(() => {
+      if (this.#stream !== stream || !this.#slow) return;
       this.#slow = false;
       this.services.telemetry.slowConsumers--;
-      if (this.#stream !== stream) return;
       this.#pump();
       this.#releaseHeld();
     });
@@ -420,6 +421,10 @@ export class Session implements SubscriptionOutput {
     this.unboundSince = Date.now();
     this.returnDelayMs = 0;
     this.services.telemetry.boundByTransport[stream.transport]--;
+    if (this.#slow) {
+      this.#slow = false;
+      this.services.telemetry.slowConsumers--;
+    }
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
     this.#pollTimer = null;
     return stream;
