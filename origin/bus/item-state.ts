@@ -106,8 +106,8 @@ export class ItemState {
 }
 
 /** An immutable event: watchers, history and snapshots share the same object. */
-export function freezeEvent(item: string, seq: number, fields: FieldValues, clear = false): ItemEvent {
-  return Object.freeze({ item, seq, fields: fieldValues(fields), clear });
+export function freezeEvent(item: string, seq: number, fields: FieldValues): ItemEvent {
+  return Object.freeze({ item, seq, fields: fieldValues(fields), clear: false });
 }
 
 const NO_FIELDS: FieldValues = fieldValues({});

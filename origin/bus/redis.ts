@@ -518,7 +518,7 @@ export class RedisBus implements Bus {
   #deliver(watched: Watched, wire: Pick<WireEvent, 'fields' | 'clear'>): void {
     const state = watched.state!;
     const seq = state.seq + 1;
-    const event = wire.clear ? freezeClearEvent(watched.item, seq) : freezeEvent(watched.item, seq, wire.fields);
+    const event = frozenEventOf(watched.item, seq, wire);
     state.apply(event);
     for (const watcher of [...watched.watchers]) {
       if (!watched.watchers.has(watcher)) continue;
@@ -531,12 +531,17 @@ export class RedisBus implements Bus {
   }
 }
 
+/** The bus event a wire event stands for, numbered `seq`. */
+function frozenEventOf(item: string, seq: number, wire: Pick<WireEvent, 'fields' | 'clear'>): ItemEvent {
+  return wire.clear ? freezeClearEvent(item, seq) : freezeEvent(item, seq, wire.fields);
+}
+
 function toSnapshot(item: string, remote: RemoteState): ItemSnapshot {
   return {
     item,
     seq: remote.seq,
     merged: remote.merged,
-    history: remote.history.map((e) => (e.clear ? freezeClearEvent(item, e.seq) : freezeEvent(item, e.seq, e.fields))),
+    history: remote.history.map((e) => frozenEventOf(item, e.seq, e)),
     rows: remote.rows,
   };
 }
