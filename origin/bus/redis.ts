@@ -222,12 +222,15 @@ export class RedisBus implements Bus {
     // stops a third of a TTL before the lock can expire and a replacement can start.
     const confirmed = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => lose('cannot renew the lock'), (ttl * 2) / 3);
+      watchdog = setTimeout(() => lose('cannot renew the lock'), (ttl * 2) / 3).unref();
     };
     const step = async () => {
       try {
         if (controller) {
-          if ((await this.#fast.edgepushRenew(key, token, ttl)) === 1) confirmed();
+          const renewed = (await this.#fast.edgepushRenew(key, token, ttl)) === 1;
+          // stop() may have run while the renewal was in flight; it already cleared the watchdog.
+          if (stopped) return;
+          if (renewed) confirmed();
           else lose('lock expired or taken over');
         } else if ((await this.#fast.set(key, token, 'PX', ttl, 'NX')) === 'OK') {
           if (stopped) {
@@ -246,7 +249,8 @@ export class RedisBus implements Bus {
       } catch {
         // Redis unreachable: the watchdog decides whether the task may keep running.
       }
-      if (!stopped) timer = setTimeout(step, ttl / 3);
+      // Unref'd: the Redis connections keep a running process alive, and a closed bus must not.
+      if (!stopped) timer = setTimeout(step, ttl / 3).unref();
     };
     void step();
 
