@@ -27,6 +27,8 @@ beforeAll(async () => {
     domains: [
       { host: '127.0.0.1', modes: ['path', 'session-id'] },
       { host: 'cookie.localhost', modes: ['cookie'] },
+      // A pool that leaves out a configured shard; controlLink 'origin' lets sockets pass straight through.
+      { host: 'narrow.localhost', modes: ['path', 'session-id'], shards: ['g1'], controlLink: 'origin' },
     ],
   });
   await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
@@ -215,6 +217,18 @@ describe('data path', () => {
     expect(lines.filter((l) => l === 'WSOK')).toHaveLength(1);
     const conok = lines.find((l) => l.startsWith('CONOK,'))!.split(',');
     expect(conok[4]).toBe(`127.0.0.1:${edge.port}/s/${conok[1].split('.')[0]}`);
+    ws.close();
+  });
+
+  it('never passes a WebSocket through to a configured shard outside the domain\'s pool', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${edge.port}/s/g2/lightstreamer`, 'TLCP-2.5.0.lightstreamer.com', { headers: { host: `narrow.localhost:${edge.port}` } });
+    const lines: string[] = [];
+    ws.on('message', (d) => lines.push(...String(d).split('\r\n').filter(Boolean)));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send('wsok');
+    ws.send(`create_session\r\nLS_adapter_set=DEMO&LS_cid=test&LS_send_sync=false`);
+    await waitUntil(() => lines.some((l) => /^(CONOK|CONERR),/.test(l)), 5_000, () => `no answer: ${lines.join(' | ')}`);
+    expect(lines.find((l) => /^(CONOK|CONERR),/.test(l))).toMatch(/^CONOK,g1\./);
     ws.close();
   });
 

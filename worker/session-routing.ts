@@ -34,7 +34,7 @@ export interface RouteHints {
   readonly avoid?: string;
 }
 
-function inPool(er: EdgeRequest, shard: string): boolean {
+export function inPool(er: EdgeRequest, shard: string): boolean {
   return er.config.shards.has(shard) && (er.domain.shards.includes(shard) || er.hostShard === shard);
 }
 

@@ -4,7 +4,7 @@ import { edgeRequestOf } from './edge-request.ts';
 import { endpointOf } from './tlcp.ts';
 import { relayHttp } from './http-relay.ts';
 import { passThroughWebSocket, relayWebSocket } from './websocket-relay.ts';
-import { placeSession, type RouteHints } from './session-routing.ts';
+import { inPool, placeSession, type RouteHints } from './session-routing.ts';
 import { stickyCookieFor, cookieShard } from './affinity.ts';
 import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
@@ -39,7 +39,7 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
 
   if (ep.endpoint === 'websocket') {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
-    if (fixed && er.config.shards.has(fixed.shard)) {
+    if (fixed && inPool(er, fixed.shard)) {
       const direct = await passThroughWebSocket(er, c.req.raw, fixed.shard);
       if (direct) {
         count(`cr.${fixed.via}`);
