@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AdapterError, type AdapterSet, type ClientContext } from '../origin/adapters/adapter.ts';
 import { createDemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
-import { QUOTE_FIELDS } from '../origin/adapters/demo/quotes.ts';
+import { QUOTE_FIELDS, runQuoteFeed } from '../origin/adapters/demo/quotes.ts';
 import type { Bus, ItemEvent } from '../origin/bus/bus.ts';
 import { EmbeddedBus } from '../origin/bus/embedded.ts';
 import { RedisBus } from '../origin/bus/redis.ts';
@@ -120,6 +120,30 @@ describe('QUOTE_ADAPTER feed', () => {
         expect(last).toBeLessThanOrEqual(max);
         expect(fields.time).toMatch(/^\d\d:\d\d:\d\d$/);
       }
+    }
+  });
+
+  it('publishes nothing for a tick that changed nothing', async () => {
+    // A clock that stays within one second, and randomness that leaves the price where it is and draws the same lots and
+    // spread every time: after the first tick no field changes any more.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    vi.setSystemTime(new Date('2026-01-01T12:00:00.000Z'));
+    vi.spyOn(Math, 'random').mockReturnValue(0.25);
+    const bus = new EmbeddedBus({ historySize: 100 });
+    const feed = new AbortController();
+    try {
+      const events: ItemEvent[] = [];
+      await bus.watch('item1', (e) => events.push(e));
+      await runQuoteFeed(bus, feed.signal);
+      // About ten ticks of item1 (one every ~86 ms with this randomness), all in the same second.
+      await vi.advanceTimersByTimeAsync(900);
+      expect(events.map((e) => e.seq)).toEqual([1]);
+      expect(Object.keys(events[0].fields).sort()).toEqual([...QUOTE_FIELDS].sort());
+    } finally {
+      feed.abort();
+      vi.restoreAllMocks();
+      vi.useRealTimers();
+      await bus.close();
     }
   });
 

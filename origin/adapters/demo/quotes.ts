@@ -96,6 +96,8 @@ export async function runQuoteFeed(bus: Bus, signal: AbortSignal): Promise<void>
       tick(stock);
       const fields = quoteFields(stock);
       const changed = Object.fromEntries(Object.entries(fields).filter(([name, value]) => stock.sent[name] !== value));
+      // A tick that changed nothing is no update: it would burn a seq and reach DISTINCT clients empty.
+      if (Object.keys(changed).length === 0) continue;
       stock.sent = fields;
       bus.publish(stock.item, changed).catch(() => {
         // Not published: send everything next time rather than assume what the others hold.
