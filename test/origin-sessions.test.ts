@@ -165,6 +165,38 @@ describe('maximum session duration', () => {
   }
 });
 
+describe('operator end of a stream that must LOOP first', () => {
+  // Updates wait a second before they are written, so the END finds them still pending.
+  let delayed: OriginHandle;
+  beforeAll(async () => {
+    delayed = await startOrigin({ PUBLISH_TOKEN: TOKEN, ADMIN_TOKEN: 'admin', WRITE_DELAY_MS: '1000' });
+  });
+  afterAll(async () => {
+    await delayed?.stop();
+  });
+
+  const tlcp = async (name: string, body: string) =>
+    fetch(`${delayed.url}/lightstreamer/${name}.txt?LS_protocol=TLCP-2.5.0`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+
+  it('pending data beyond the content length: LOOP, and the rebind gets the END code as CONERR', async () => {
+    const created = await (await tlcp('create_session', 'LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_adapter_set=DEMO&LS_cid=x&LS_send_sync=false&LS_cause=api')).text();
+    const id = /^CONOK,([^,]+),/.exec(created)![1];
+    const added = await (await tlcp('control', `LS_session=${id}&LS_reqId=1&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=ended&LS_schema=v&LS_data_adapter=FEED&LS_snapshot=false`)).text();
+    expect(added).toBe('REQOK,1\r\n');
+    const stream = await tlcp('bind_session', `LS_session=${id}&LS_content_length=2000&LS_send_sync=false&LS_cause=api`);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('SUBOK,1,')) text += (await reader.read()).value ?? '';
+    await publish(delayed.url, TOKEN, { item: 'ended', fields: { v: 'x'.repeat(4000) } });
+    const ended = await fetch(`${delayed.url}/api/sessions/end`, { method: 'POST', headers: { authorization: 'Bearer admin' }, body: '{"all":true}' });
+    expect(await ended.json()).toMatchObject({ ended: 1 });
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
+    expect(text).toMatch(/LOOP,0\r\n$/);
+    const rebind = await (await tlcp('bind_session', `LS_session=${id}&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0`)).text();
+    expect(rebind).toMatch(/^CONERR,48,/);
+  });
+});
+
 describe('origin restart', () => {
   it('a recovery to a restarted origin gets "session not found" (20); the client re-creates and resubscribes', async () => {
     const port = await freePort();

@@ -92,8 +92,9 @@ export class SessionRegistry {
   }
 
   #end(session: Session, code: number, message: string): void {
-    // A session without a stream cannot hear its END: its next bind gets the code as CONERR.
-    if (!session.bound) this.#tombstones.set(session.id, { code, until: Date.now() + TOMBSTONE_TTL_MS });
+    // The END may never reach the client: a session without a stream cannot hear it, and a stream
+    // flushing pending data may LOOP before it. Either way its next bind gets the code as CONERR.
+    this.#tombstones.set(session.id, { code, until: Date.now() + TOMBSTONE_TTL_MS });
     session.end(code, message);
   }
 
