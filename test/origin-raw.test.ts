@@ -67,6 +67,13 @@ describe('HTTP requests', () => {
     expect((await tlcpPost(origin.url, 'heartbeat', '\r\n', `LS_session=${unknown}`)).lines).toEqual(['REQOK']);
   });
 
+  it('a bind naming its session in both query and body is for the query\'s one, as the edge routes it', async () => {
+    const id = await createPollingSession(origin.url);
+    const elsewhere = `${origin.shardId}.${'C'.repeat(32)}`;
+    const bind = await tlcpPost(origin.url, 'bind_session', `LS_session=${elsewhere}&LS_polling=true&LS_polling_millis=0&LS_idle_millis=0\r\n`, `LS_session=${id}`);
+    expect(bind.lines[0]).toMatch(new RegExp(`^CONOK,${id},`));
+  });
+
   it("another shard's session id is the wrong-instance answer, counted in status", async () => {
     const before = (await status()).wrongInstance;
     expect((await tlcpPost(origin.url, 'bind_session', `LS_session=${FOREIGN}\r\n`)).lines[0]).toMatch(/^CONERR,21,/);

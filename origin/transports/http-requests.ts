@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { isRequestName, parseParams, scanParam, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
+import { isRequestName, parseParams, scanParam, sessionIdOf, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
 import { BodyTooLarge, readBody } from '../http-body.ts';
 import { bindRefusal } from '../session/registry.ts';
 import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
@@ -81,8 +81,9 @@ async function openStream(
     if (!('id' in opened)) return refuse(res, ctx, cors, opened.code, opened.message);
     session = opened;
   } else {
-    const id = params.get('LS_session') ?? scanParam(query, 'LS_session');
-    if (id === undefined || id === null) return refuse(res, ctx, cors, ConErr.MALFORMED, 'missing LS_session');
+    // Read as the edge reads it to route the request, or the two could disagree on the session.
+    const id = sessionIdOf(query, line);
+    if (id === null) return refuse(res, ctx, cors, ConErr.MALFORMED, 'missing LS_session');
     const found = ctx.registry.lookup(id);
     if (!found.found) {
       const refusal = bindRefusal(found);
@@ -106,7 +107,7 @@ async function answerLines(
   ctx: HttpRequestContext,
   cors: Record<string, string>,
 ): Promise<void> {
-  const id = scanParam(query, 'LS_session') ?? (lines[0] !== undefined ? scanParam(lines[0], 'LS_session') : null);
+  const id = sessionIdOf(query, lines[0] ?? null);
   const found = id === null ? null : ctx.registry.lookup(id);
   const session = found?.found ? found.session : null;
   session?.heard();
