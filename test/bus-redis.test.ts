@@ -71,6 +71,19 @@ describe('redis bus', () => {
     await b.close();
   });
 
+  it('keeps delivering to the others when a watcher throws', async () => {
+    const b = bus({ prefix: 'boom:' });
+    const got: number[] = [];
+    await b.watch('boom', () => {
+      throw new Error('watcher bug');
+    });
+    await b.watch('boom', (e) => got.push(e.seq));
+    await b.publish('boom', { a: '1' });
+    await b.publish('boom', { a: '2' });
+    await until(() => got.length === 2);
+    expect(got).toEqual([1, 2]);
+  });
+
   it('gives every shard one order, exactly once, under concurrent publishers', async () => {
     const shards = [bus({ prefix: 'conc:' }), bus({ prefix: 'conc:' }), bus({ prefix: 'conc:' })];
     const watchers = await Promise.all(shards.slice(0, 2).map((s) => watchWithFollower(s, 'hot')));

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Bus, BusStatus, FieldValues, ItemEvent, ItemWatch } from './bus.ts';
-import { ItemState, freezeClearEvent, freezeEvent } from './item-state.ts';
+import { ItemState, freezeClearEvent, freezeEvent, notifyWatchers } from './item-state.ts';
 
 interface HeldItem {
   readonly state: ItemState;
@@ -119,15 +119,7 @@ export class EmbeddedBus implements Bus {
     try {
       for (let next = this.#pending.shift(); next; next = this.#pending.shift()) {
         const [held, event] = next;
-        // A copy, so a watcher added during delivery (its snapshot already holds this event) is skipped.
-        for (const watcher of [...held.watchers]) {
-          if (!held.watchers.has(watcher)) continue;
-          try {
-            watcher(event);
-          } catch (err) {
-            this.#logger?.error({ err, item: event.item }, 'bus watcher failed');
-          }
-        }
+        notifyWatchers(held.watchers, event, this.#logger);
       }
     } finally {
       this.#delivering = false;

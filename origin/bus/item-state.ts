@@ -3,6 +3,7 @@
  * (see ItemSnapshot). Both buses keep one of these per item they hold, so MERGE values, DISTINCT
  * history and COMMAND rows follow the same rules whether the feed is local or shared over Redis.
  */
+import type { Logger } from 'pino';
 import type { FieldValues, ItemEvent, ItemSnapshot } from './bus.ts';
 
 /** COMMAND mode fields, as Lightstreamer names them. */
@@ -102,6 +103,26 @@ export class ItemState {
     return this.#history.length > this.historySize
       ? this.#history.slice(this.#history.length - this.historySize)
       : this.#history.slice();
+  }
+}
+
+/**
+ * Hands an item's next event to its watchers. A copy is walked, so a watcher added meanwhile (its
+ * snapshot already holds this event) is skipped, and one closed meanwhile gets nothing more; a
+ * failing watcher keeps the event from no other.
+ */
+export function notifyWatchers(
+  watchers: ReadonlySet<(event: ItemEvent) => void>,
+  event: ItemEvent,
+  logger: Logger | undefined,
+): void {
+  for (const watcher of [...watchers]) {
+    if (!watchers.has(watcher)) continue;
+    try {
+      watcher(event);
+    } catch (err) {
+      logger?.error({ err, item: event.item }, 'bus watcher failed');
+    }
   }
 }
 

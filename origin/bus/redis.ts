@@ -14,7 +14,15 @@ import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
-import { COMMAND_FIELD, ItemState, KEY_FIELD, fieldValues, freezeClearEvent, freezeEvent } from './item-state.ts';
+import {
+  COMMAND_FIELD,
+  ItemState,
+  KEY_FIELD,
+  fieldValues,
+  freezeClearEvent,
+  freezeEvent,
+  notifyWatchers,
+} from './item-state.ts';
 
 const script = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
 
@@ -524,14 +532,7 @@ export class RedisBus implements Bus {
     const seq = state.seq + 1;
     const event = frozenEventOf(watched.item, seq, wire);
     state.apply(event);
-    for (const watcher of [...watched.watchers]) {
-      if (!watched.watchers.has(watcher)) continue;
-      try {
-        watcher(event);
-      } catch (err) {
-        this.#logger?.error({ err, item: watched.item }, 'bus watcher failed');
-      }
-    }
+    notifyWatchers(watched.watchers, event, this.#logger);
   }
 }
 
