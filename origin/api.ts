@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { EndCode } from '../protocol/codes.ts';
 import type { Bus, BusStatus } from './bus/bus.ts';
 import { BodyTooLarge, readBody } from './http-body.ts';
 import { PublishInterrupted, parsePublishBody, publishUpdates } from './publish.ts';
@@ -113,7 +114,7 @@ export function createApi(options: ApiOptions): Api {
           return json(res, 400, { error: 'body is not JSON' });
         }
         if (!parsed.success) return json(res, 400, { error: `expected ${endBody.description}` });
-        const code = parsed.data.code ?? 48;
+        const code = parsed.data.code ?? EndCode.MAX_DURATION;
         const message = 'session moved by the operator';
         const ended =
           'all' in parsed.data ? options.registry.endAll(code, message) : options.registry.endOldest(parsed.data.count, code, message);

@@ -16,10 +16,9 @@ import { clientAddress } from './listeners/client-address.ts';
 import type { ListenerHandlers } from './listeners/listeners.ts';
 import { createMetrics } from './metrics.ts';
 import { SessionRegistry } from './session/registry.ts';
-import type { TlcpContext } from './session/requests.ts';
 import { ItemHubs } from './subscriptions/item-hub.ts';
 import { Telemetry } from './telemetry.ts';
-import { handleTlcpHttp } from './transports/http-requests.ts';
+import { handleTlcpHttp, type HttpRequestContext } from './transports/http-requests.ts';
 import { MAX_FRAME_BYTES, WS_SUBPROTOCOL, WsConnection } from './transports/websocket.ts';
 import { handleDemo } from './web/demo.ts';
 
@@ -45,7 +44,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     telemetry,
     logger,
   });
-  const ctx: TlcpContext & { clientAddress(req: IncomingMessage): string } = {
+  const ctx: HttpRequestContext = {
     registry,
     adapterSets: new Map(adapterSets.map((set) => [set.name, set])),
     defaultAdapterSet: adapterSets[0].name,

@@ -41,7 +41,6 @@ export const WSOK = `WSOK${CRLF}`;
 export const PROBE = `PROBE${CRLF}`;
 export const loop = (delayMs: number): string => `LOOP,${delayMs}${CRLF}`;
 export const end = (code: number, message: string): string => `END,${code},${encodeText(message)}${CRLF}`;
-export const sync = (secondsSinceBind: number): string => `SYNC,${secondsSinceBind}${CRLF}`;
 export const prog = (progressive: number): string => `PROG,${progressive}${CRLF}`;
 
 // Request outcomes

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr, ReqErr } from '../../protocol/codes.ts';
+import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, type Params } from '../../protocol/request.ts';
 import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
 import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
@@ -126,7 +126,7 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
         return found ? ok() : fail(ReqErr.BAD_SUBSCRIPTION_ID, 'no such subscription');
       }
       case 'destroy': {
-        const code = r.int('LS_cause_code') ?? 31;
+        const code = r.int('LS_cause_code') ?? EndCode.DESTROYED;
         const message = r.string('LS_cause_message') ?? 'destroyed by the client';
         return ok(() => session.end(code, message));
       }
