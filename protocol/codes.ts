@@ -15,7 +15,11 @@ export const ConErr = {
   OVERLOADED: 5,
   /** The session is not held here (expired, never existed). Client opens a new session. */
   SESSION_NOT_FOUND: 20,
-  /** The session id names another shard: a routing mistake upstream. Client gives up. */
+  /**
+   * The session id names another shard: a routing mistake upstream. Client gives up. Used despite
+   * tlcp.md §E's preference for 20 because issue 2 asks for the guide §4 wrong-instance answer, so
+   * misrouting shows; the edge never sends a session to another shard, and answers 20 for dead ones.
+   */
   WRONG_INSTANCE: 21,
   /** Session closed because it reached the maximum duration. Client opens a new session. */
   MAX_DURATION: 48,
@@ -51,7 +55,7 @@ export const ReqErr = {
   SESSION_NOT_FOUND: 20,
   /**
    * The session of a control request lives on another instance. The client treats it as fatal and
-   * reports it as 21.
+   * reports it as 21. Chosen over 20 for the same reason as ConErr.WRONG_INSTANCE.
    */
   WRONG_INSTANCE: 11,
   /** COMMAND subscription whose schema lacks `key`. */
