@@ -84,10 +84,22 @@ describe('never an open proxy', () => {
       const res = await raw(`/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${encodeURIComponent(id)}`, 'LS_reqId=7&LS_op=add&LS_subId=1\r\n');
       expect(res.body, id).toBe('REQERR,7,20,Session not found\r\n');
     }
-    for (const prefix of ['/s/g9', '/s/127.0.0.1:22', '/s/..', '/x/g1', '/s/g1/extra']) {
+    const gone = { status: 200, body: 'CONERR,20,Session not found\r\n' };
+    const notFound = { status: 404, body: 'not found' };
+    const prefixes: [string, { status: number; body: string }][] = [
+      // Under the path prefix but no configured shard: the edge answers for the lost session itself.
+      ['/s/g9', gone],
+      ['/s/127.0.0.1:22', gone],
+      // Normalises to the balancing path, where the id routes to g1, which does not know it: the
+      // origin's own wording, so the answer came from g1 and not from the edge.
+      ['/s/..', { status: 200, body: 'CONERR,20,session not found\r\n' }],
+      // Not the shape `/<prefix>/<shard>` of this domain: never forwarded anywhere.
+      ['/x/g1', notFound],
+      ['/s/g1/extra', notFound],
+    ];
+    for (const [prefix, expected] of prefixes) {
       const res = await raw(`${prefix}/lightstreamer/bind_session.txt?LS_protocol=TLCP-2.5.0`, 'LS_session=g1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n');
-      // `/s/..` normalises to the balancing path, where the id routes to g1, which does not know it.
-      expect([res.status, res.body], prefix).toSatisfy(([status, body]: [number, string]) => status === 404 || /^CONERR,20,/i.test(body));
+      expect({ status: res.status, body: res.body }, prefix).toEqual(expected);
     }
     const heartbeat = await raw('/lightstreamer/heartbeat.txt?LS_session=nope', '\r\n');
     expect(heartbeat.body).toBe('REQOK\r\n');
