@@ -140,8 +140,9 @@ export class Subscription {
       this.#clear(item);
       return;
     }
+    const accepting = this.out.accepting();
     if (this.spec.mode === 'MERGE' && !this.spec.unfiltered) {
-      if (item.dirty || !this.out.accepting() || this.#throttled(item)) {
+      if (item.dirty || !accepting || this.#throttled(item)) {
         if (item.dirty) this.out.conflated(1);
         item.dirty = true;
         this.out.hold(this);
@@ -150,7 +151,7 @@ export class Subscription {
     }
     // Held lines carry full values: one may be dropped on overflow, and a later delta would then
     // leave the client with a stale field.
-    const held = item.queue !== null || !this.out.accepting();
+    const held = item.queue !== null || !accepting;
     const line = this.#lineFor(item, view, held);
     if (line === null) return;
     if (held) this.#enqueue(item, line);
