@@ -239,6 +239,7 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
   });
 
   it('per-domain maximum duration ends each stream with END 48 after about the configured time, jittered', async () => {
+    const endsBefore = (await counters()).maxDurationEnds ?? 0;
     const clients = await connectMany(4, () => edge.urlFor('maxage.localhost'));
     const startedAt = Date.now();
     try {
@@ -249,6 +250,8 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
       // The status page shows the duration with its jitter, and each domain's pin lifetime.
       expect(domains.find((d) => d.host === 'maxage.localhost')).toMatchObject({ maxSessionMinutes: 0.05, maxSessionJitter: 0.2, pinSeconds: 86_400 });
       for (const c of clients) expect(c.serverErrors).toEqual([]);
+      // The edge itself ended every first session with END 48, not some other cause of a reconnect.
+      await waitUntil(async () => ((await counters()).maxDurationEnds ?? 0) - endsBefore >= clients.length, 10_000, () => 'END 48 not counted for every client');
     } finally {
       for (const c of clients) c.close();
     }
