@@ -37,10 +37,15 @@ admin.get('/api/status', async (c) => {
   });
 });
 
-/** This isolate routes by the change at once; others pick it up within their snapshot TTL. */
-async function applied<T>(env: EdgeEnv['Bindings'], change: Promise<T>): Promise<T> {
-  const result = await change;
-  await freshSnapshot(env, configOf(env));
+/**
+ * The registry adopts this deploy's roster first, so a shard the deploy just added is one it knows.
+ * Afterwards this isolate routes by the change at once; others pick it up within their snapshot TTL.
+ */
+async function applied<T>(env: EdgeEnv['Bindings'], change: (registry: ReturnType<typeof registryOf>) => Promise<T>): Promise<T> {
+  const config = configOf(env);
+  await freshSnapshot(env, config);
+  const result = await change(registryOf(env));
+  await freshSnapshot(env, config);
   return result;
 }
 
@@ -49,13 +54,13 @@ const known = (c: { env: EdgeEnv['Bindings'] }, id: string) => configOf(c.env).s
 admin.post('/api/shards/:id/drain', async (c) => {
   const id = c.req.param('id');
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
-  return c.json(await applied(c.env, registryOf(c.env).drain(id)));
+  return c.json(await applied(c.env, (r) => r.drain(id)));
 });
 
 admin.post('/api/shards/:id/undrain', async (c) => {
   const id = c.req.param('id');
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
-  return c.json(await applied(c.env, registryOf(c.env).undrain(id)));
+  return c.json(await applied(c.env, (r) => r.undrain(id)));
 });
 
 const ShedBody = z.object({ count: z.number().int().positive() });
@@ -64,7 +69,7 @@ admin.post('/api/shards/:id/shed', async (c) => {
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
   const body = ShedBody.safeParse(await c.req.json().catch(() => null));
   if (!body.success) return c.json({ error: 'body must be {"count": <positive integer>}' }, 400);
-  return c.json(await applied(c.env, registryOf(c.env).shed(id, body.data.count)));
+  return c.json(await applied(c.env, (r) => r.shed(id, body.data.count)));
 });
 
 const WeightBody = z.object({ weight: z.number().min(0).nullable() });
@@ -73,7 +78,7 @@ admin.put('/api/shards/:id/weight', async (c) => {
   if (!known(c, id)) return c.json({ error: `unknown shard "${id}"` }, 404);
   const body = WeightBody.safeParse(await c.req.json().catch(() => null));
   if (!body.success) return c.json({ error: 'body must be {"weight": <number ≥ 0> | null}' }, 400);
-  return c.json(await applied(c.env, registryOf(c.env).setWeight(id, body.data.weight)));
+  return c.json(await applied(c.env, (r) => r.setWeight(id, body.data.weight)));
 });
 
 /** The origin pages an operator may reach on one chosen shard. */
