@@ -1,7 +1,8 @@
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { createPollingSession } from './support/tlcp-raw.ts';
+import { createPollingSession, RawSocket } from './support/tlcp-raw.ts';
 import {
   connectClient,
   newSecrets,
@@ -48,6 +49,7 @@ beforeAll(async () => {
       { host: '*.expiry.localhost', modes: ['cookie'], stickySeconds: 3 },
       { host: 'ipexpiry.localhost', modes: ['ip'], stickySeconds: 3 },
       { host: 'maxage.localhost', modes: ['path', 'session-id'], maxSessionMinutes: 0.05, maxSessionJitter: 0.2 },
+      { host: 'pinexpiry.localhost', modes: ['pin'], pinSeconds: 2 },
     ],
     vars: { MOVE_RATE: '2' },
   });
@@ -96,6 +98,20 @@ interface ShardView {
 async function shardView(id: string): Promise<ShardView> {
   const { shards } = (await (await edge.admin('/_edge/api/status')).json()) as { shards: ShardView[] };
   return shards.find((s) => s.id === id)!;
+}
+
+/** node:http, so the request carries the domain's Host header. */
+function post(host: string, path: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method: 'POST', headers: { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 async function counters(): Promise<Record<string, number>> {
@@ -235,6 +251,20 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
       expect(client.serverErrors).toEqual([]);
     } finally {
       client.close();
+    }
+  });
+
+  it('an expired pin routes nothing, even in the isolate that learned it', async () => {
+    const socket = new RawSocket(edge.urlFor('pinexpiry.localhost'));
+    try {
+      const id = await socket.create();
+      const constrain = () => post('pinexpiry.localhost', `/lightstreamer/control.txt?LS_session=${id}`, 'LS_reqId=1&LS_op=constrain&LS_requested_max_bandwidth=unlimited\r\n');
+      expect(await constrain()).toBe('REQOK,1\r\n');
+      await new Promise((r) => setTimeout(r, 2_500));
+      // The edge's own answer: the session is alive on its shard, but nothing may route to it any more.
+      expect(await constrain()).toBe('REQERR,1,20,Session not found\r\n');
+    } finally {
+      socket.close();
     }
   });
 
