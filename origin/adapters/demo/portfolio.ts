@@ -81,8 +81,27 @@ export function createPortfolioDesk(): PortfolioDesk {
     }
     if (!STOCKS.has(stock)) throw new AdapterError(ORDER_UNKNOWN_STOCK, `no stock ${stock}`);
     if (!bus || !ready) throw new AdapterError(ORDER_CONTENDED, 'portfolio desk not started');
+    const target = bus;
     const live = (await ready).get(portfolio)!;
+    return inTurn(portfolio, () => place(target, live, verb, portfolio, stock, qty));
+  }
 
+  /**
+   * One order per portfolio at a time on this shard: orders sent to the same shard then never race
+   * each other, so an order's compare-and-set can only lose to orders committed by other shards.
+   */
+  const turns = new Map<string, Promise<unknown>>();
+  function inTurn<T>(portfolio: string, task: () => Promise<T>): Promise<T> {
+    const run = (turns.get(portfolio) ?? Promise.resolve()).then(task, task);
+    const settled = run.catch(() => undefined);
+    turns.set(portfolio, settled);
+    void settled.then(() => {
+      if (turns.get(portfolio) === settled) turns.delete(portfolio);
+    });
+    return run;
+  }
+
+  async function place(bus: Bus, live: LivePortfolio, verb: 'BUY' | 'SELL', portfolio: string, stock: string, qty: number): Promise<string> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const seq = live.state.seq;
       const held = Number(live.state.rows.get(stock)?.qty ?? 0);
