@@ -1,11 +1,11 @@
 import dns from 'node:dns';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import ls from 'lightstreamer-client-node';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
-import { ROOT, spawnManaged, type Managed } from './process.ts';
+import { startLocalEdge } from '../../scripts/local-edge.ts';
 
 export interface EdgeShard {
   readonly id: string;
@@ -34,7 +34,7 @@ export function newSecrets(): EdgeSecrets {
   return { admin: secret(), cookie: secret(), edge: secret(), originAdmin: secret() };
 }
 
-export interface EdgeHandle extends Managed {
+export interface EdgeHandle {
   readonly port: number;
   /** http://127.0.0.1:<port> */
   readonly url: string;
@@ -43,19 +43,21 @@ export interface EdgeHandle extends Managed {
   readonly secrets: EdgeSecrets;
   /** fetch of an admin endpoint with the admin secret. */
   admin(pathname: string, init?: RequestInit): Promise<Response>;
+  /** Stops workerd and starts it again on the same port, with the Durable Objects' state kept. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
 }
 
-const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
 const { LightstreamerClient, Subscription } = ls;
 
 /**
- * Starts the real Worker in workerd (`wrangler dev`) with a generated configuration: the repo's
- * wrangler.toml bindings, the given shards and domains, fresh secrets, its own persistence directory
- * (Durable Object state never leaks between files) and its own inspector port (files run in parallel).
+ * Starts the real Worker in workerd (scripts/local-edge.ts: Miniflare, bindings from wrangler.toml)
+ * with the given shards and domains, fresh secrets and its own Durable Object storage, so state
+ * never leaks between test files.
  */
 export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
-  const [port, inspectorPort] = [await freePort(), await freePort()];
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'edgepush-edge-'));
+  const port = await freePort();
+  const persistDir = await mkdtemp(path.join(os.tmpdir(), 'edgepush-edge-state-'));
   const secrets = options.secrets ?? newSecrets();
   const vars: Record<string, string> = {
     SHARDS: JSON.stringify(options.shards),
@@ -68,64 +70,25 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
     ...options.vars,
   };
-  const config = path.join(dir, 'wrangler.toml');
-  await writeFile(
-    config,
-    [
-      'name = "edgepush-test"',
-      `main = ${JSON.stringify(path.join(ROOT, 'worker/index.ts'))}`,
-      'compatibility_date = "2026-11-01"',
-      '[vars]',
-      ...Object.entries(vars).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
-      ...['REGISTRY:ShardRegistry', 'STICK_TABLE:StickTable', 'SESSION_PIN:SessionPin'].flatMap((b) => {
-        const [name, cls] = b.split(':');
-        return ['[[durable_objects.bindings]]', `name = "${name}"`, `class_name = "${cls}"`];
-      }),
-      '[[migrations]]',
-      'tag = "v1"',
-      'new_sqlite_classes = ["ShardRegistry", "StickTable", "SessionPin"]',
-      '[dev]',
-      'enable_containers = false',
-    ].join('\n'),
-  );
-  const proc = spawnManaged(
-    WRANGLER,
-    ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', path.join(dir, 'state'), '--log-level', 'warn', '--show-interactive-dev-session=false'],
-    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: '1' },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitForAnswer(`${url}/lightstreamer/healthcheck`, proc);
-  const stop = proc.stop;
+  const start = () => startLocalEdge({ port, vars, persistDir });
+  let edge = await start();
+  const url = edge.url;
   return {
-    ...proc,
-    async stop() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
     port,
     url,
     urlFor: (hostname) => `http://${hostname}:${port}`,
     secrets,
     admin: (pathname, init = {}) =>
       fetch(`${url}${pathname}`, { ...init, headers: { authorization: `Bearer ${secrets.admin}`, 'content-type': 'application/json', ...init.headers } }),
+    async restart() {
+      await edge.stop();
+      edge = await start();
+    },
+    async stop() {
+      await edge.stop();
+      await rm(persistDir, { recursive: true, force: true });
+    },
   };
-}
-
-/** Any HTTP answer will do: the edge answers 503 until its registry has seen a healthy shard. */
-async function waitForAnswer(url: string, proc: Managed, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`wrangler dev exited with ${proc.child.exitCode}:\n${proc.output()}`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`the edge did not answer ${url} within ${timeoutMs} ms:\n${proc.output()}`);
 }
 
 /**
