@@ -16,7 +16,19 @@ export interface ShardView {
   readonly sessions: number;
   /** When the shard last came back (ms epoch), for slow start; null while down. */
   readonly upSince: number | null;
+  /**
+   * Serving its sessions but taking no new ones: requests to it timed out while its probes still
+   * pass (outlier ejection), until the ejection expires.
+   */
+  readonly ejected: boolean;
 }
+
+/**
+ * What an isolate saw go wrong on the way to a shard. `unreachable`: the connection failed (refused,
+ * reset) or a gateway in front of the shard said so (502–504); `timeout`: no answer within the
+ * call's deadline; `silent`: a stream that went quiet for longer than its keepalive allows.
+ */
+export type ShardFailure = 'unreachable' | 'timeout' | 'silent';
 
 export interface Snapshot {
   readonly takenAt: number;

@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { urlTransport } from './shard-transport.ts';
 import type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
 
-export type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
+export type { RosterEntry, ShardFailure, ShardView, Snapshot } from './registry-types.ts';
 
 /**
  * The shard registry: one instance (named "global") holds the roster, health, load, weights, drain
@@ -10,6 +10,12 @@ export type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
  * each shard (`/lightstreamer/healthcheck` and `/api/status`) and moves sessions off draining or
  * shedding shards at a bounded rate. Isolates read it through a short-lived cached snapshot, so the
  * request path never waits on it except for an isolate's very first request.
+ *
+ * A shard is declared down only when two probes in a row fail (the second follows the first at
+ * once), because isolates end every stream they relay for a down shard: one slow answer must not
+ * cost a healthy shard its sessions. Isolates report what they see between ticks (`reportFailure`):
+ * the registry probes at once, and a shard whose requests keep timing out while its probes pass is
+ * ejected — it keeps its sessions but takes no new ones for a while (Envoy's outlier ejection).
  */
 
 export interface ShardStatus extends ShardView {
@@ -33,6 +39,12 @@ export interface RegistryStatus {
 
 interface Health {
   healthy: boolean;
+  /** Outlier ejection: no new sessions until then (ms epoch); 0 when not ejected. */
+  ejectedUntil: number;
+  /** Ejections in a row: each lasts twice the one before, up to MAX_EJECTION_MS. */
+  ejections: number;
+  /** When isolates reported timeouts or silent streams, within the last TIMEOUT_WINDOW_MS. */
+  recentTimeouts: number[];
   upSince: number | null;
   successes: number;
   sessions: number;
@@ -59,6 +71,11 @@ export interface RegistrySettings {
 const PROBE_TIMEOUT_MS = 1_000;
 /** Consecutive good probes before a shard that was down takes sessions again. */
 const RECOVERY_PROBES = 2;
+/** Timeouts reported within the window that eject a shard whose probes still pass. */
+const EJECT_AFTER_TIMEOUTS = 3;
+const TIMEOUT_WINDOW_MS = 30_000;
+const BASE_EJECTION_MS = 10_000;
+const MAX_EJECTION_MS = 300_000;
 
 export class ShardRegistry extends DurableObject<unknown> {
   private roster: RosterEntry[] = [];
@@ -66,7 +83,7 @@ export class ShardRegistry extends DurableObject<unknown> {
   private readonly health = new Map<string, Health>();
   private intents = new Map<string, Intent>();
   private counters: Record<string, number> = {};
-  private probing: Promise<void> | undefined;
+  private readonly probing = new Map<string, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
@@ -90,9 +107,16 @@ export class ShardRegistry extends DurableObject<unknown> {
     return this.snapshot();
   }
 
-  /** An isolate saw a shard refuse a connection: probe now rather than at the next tick. */
-  async reportUnreachable(): Promise<void> {
-    await this.probeAll();
+  /**
+   * An isolate saw calls to a shard fail: probe it now rather than at the next tick, and count its
+   * `timeouts` (and silent streams) towards ejection — a refused connection needs no counting, the
+   * probe sees it too.
+   */
+  async reportFailure(id: string, timeouts: number): Promise<void> {
+    const shard = this.roster.find((s) => s.id === id);
+    if (!shard) return;
+    this.noteTimeouts(id, timeouts, Date.now());
+    await this.probeOne(shard);
   }
 
   async status(roster: RosterEntry[], settings: RegistrySettings): Promise<RegistryStatus> {
@@ -174,12 +198,24 @@ export class ShardRegistry extends DurableObject<unknown> {
       weight: i.weightOverride ?? s.weight,
       sessions: h.sessions,
       upSince: h.upSince,
+      ejected: h.ejectedUntil > Date.now(),
     };
   }
 
   private healthOf(id: string): Health {
     return (
-      this.health.get(id) ?? { healthy: false, upSince: null, successes: 0, sessions: 0, lastProbeAt: null, lastError: 'not probed yet', origin: null }
+      this.health.get(id) ?? {
+        healthy: false,
+        ejectedUntil: 0,
+        ejections: 0,
+        recentTimeouts: [],
+        upSince: null,
+        successes: 0,
+        sessions: 0,
+        lastProbeAt: null,
+        lastError: 'not probed yet',
+        origin: null,
+      }
     );
   }
 
@@ -195,49 +231,68 @@ export class ShardRegistry extends DurableObject<unknown> {
     return next;
   }
 
-  /** Single-flight: concurrent callers share one round of probes. */
   private probeAll(): Promise<void> {
-    this.probing ??= Promise.all(this.roster.map((s) => this.probe(s))).then(
-      () => (this.probing = undefined),
-      () => (this.probing = undefined),
-    );
-    return this.probing;
+    return Promise.all(this.roster.map((s) => this.probeOne(s))).then(() => undefined);
   }
 
-  private async probe(shard: RosterEntry): Promise<void> {
-    const prev = this.healthOf(shard.id);
-    const now = Date.now();
-    try {
-      const [health, status] = await Promise.all([
-        urlTransport.fetch(shard, '/lightstreamer/healthcheck', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
-        urlTransport.fetch(shard, '/api/status', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
-      ]);
-      const ok = health.ok && (await health.text()).startsWith('OK');
-      const origin: unknown = status.ok ? await status.json() : null;
-      if (!ok) throw new Error(`healthcheck answered ${health.status}`);
-      const successes = prev.successes + 1;
-      // The first probe after the registry starts trusts a shard at once; a shard that was seen down
-      // must prove itself twice, then starts slow.
-      const healthy = prev.lastProbeAt === null || prev.healthy || successes >= RECOVERY_PROBES;
-      this.health.set(shard.id, {
-        healthy,
-        upSince: healthy ? (prev.healthy ? prev.upSince : prev.lastProbeAt === null ? 0 : now) : null,
-        successes,
-        sessions: sessionsOf(origin),
-        lastProbeAt: now,
-        lastError: null,
-        origin,
-      });
-    } catch (err) {
-      this.health.set(shard.id, {
-        ...prev,
-        healthy: false,
-        upSince: null,
-        successes: 0,
-        lastProbeAt: now,
-        lastError: err instanceof Error ? err.message : String(err),
-      });
+  /** Single-flight per shard: concurrent callers share the probe under way. */
+  private probeOne(shard: RosterEntry): Promise<void> {
+    let probing = this.probing.get(shard.id);
+    if (!probing) {
+      probing = this.probeTwiceOnFailure(shard).finally(() => this.probing.delete(shard.id));
+      this.probing.set(shard.id, probing);
     }
+    return probing;
+  }
+
+  /** A healthy shard that fails a probe is probed again at once, and only declared down if that fails too. */
+  private async probeTwiceOnFailure(shard: RosterEntry): Promise<void> {
+    let outcome = await probe(shard);
+    if (!outcome.ok && this.healthOf(shard.id).healthy) outcome = await probe(shard);
+    this.record(shard.id, outcome, Date.now());
+  }
+
+  /**
+   * Counts reported timeouts; the EJECT_AFTER_TIMEOUTS-th within the window ejects the shard, unless
+   * that would leave less than half the roster taking sessions.
+   */
+  private noteTimeouts(id: string, timeouts: number, now: number): void {
+    if (timeouts <= 0) return;
+    const h = this.healthOf(id);
+    const recentTimeouts = [...h.recentTimeouts.filter((t) => now - t < TIMEOUT_WINDOW_MS), ...Array<number>(Math.min(timeouts, EJECT_AFTER_TIMEOUTS)).fill(now)];
+    let { ejectedUntil, ejections } = h;
+    const unavailable = this.roster.filter((s) => s.id !== id && (!this.healthOf(s.id).healthy || this.healthOf(s.id).ejectedUntil > now)).length;
+    if (recentTimeouts.length >= EJECT_AFTER_TIMEOUTS && ejectedUntil <= now && unavailable + 1 <= Math.floor(this.roster.length / 2)) {
+      // A shard that stayed in rotation for a while since its last ejection starts over.
+      if (now - ejectedUntil > MAX_EJECTION_MS) ejections = 0;
+      ejections++;
+      ejectedUntil = now + Math.min(MAX_EJECTION_MS, BASE_EJECTION_MS * 2 ** (ejections - 1));
+      this.counters.ejections = (this.counters.ejections ?? 0) + 1;
+      recentTimeouts.length = 0;
+    }
+    this.health.set(id, { ...h, recentTimeouts, ejectedUntil, ejections });
+  }
+
+  private record(id: string, outcome: ProbeOutcome, now: number): void {
+    const prev = this.healthOf(id);
+    if (!outcome.ok) {
+      this.health.set(id, { ...prev, healthy: false, upSince: null, successes: 0, lastProbeAt: now, lastError: outcome.error });
+      return;
+    }
+    const successes = prev.successes + 1;
+    // The first probe after the registry starts trusts a shard at once; a shard that was seen down
+    // must prove itself twice, then starts slow.
+    const healthy = prev.lastProbeAt === null || prev.healthy || successes >= RECOVERY_PROBES;
+    this.health.set(id, {
+      ...prev,
+      healthy,
+      upSince: healthy ? (prev.healthy ? prev.upSince : prev.lastProbeAt === null ? 0 : now) : null,
+      successes,
+      sessions: sessionsOf(outcome.origin),
+      lastProbeAt: now,
+      lastError: null,
+      origin: outcome.origin,
+    });
   }
 
   private async moveSessions(): Promise<void> {
@@ -269,6 +324,24 @@ export class ShardRegistry extends DurableObject<unknown> {
         }
       }),
     );
+  }
+}
+
+type ProbeOutcome = { readonly ok: true; readonly origin: unknown } | { readonly ok: false; readonly error: string };
+
+/** The shard's healthcheck and live load, both within PROBE_TIMEOUT_MS. */
+async function probe(shard: RosterEntry): Promise<ProbeOutcome> {
+  try {
+    const [health, status] = await Promise.all([
+      urlTransport.fetch(shard, '/lightstreamer/healthcheck', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
+      urlTransport.fetch(shard, '/api/status', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
+    ]);
+    const ok = health.ok && (await health.text()).startsWith('OK');
+    const origin: unknown = status.ok ? await status.json() : null;
+    if (!ok) return { ok: false, error: `healthcheck answered ${health.status}` };
+    return { ok: true, origin };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
 }
 

@@ -9,6 +9,7 @@ const shard = (id: string, sessions: number, over: Partial<ShardView> = {}): Sha
   weight: 1,
   sessions,
   upSince: 0,
+  ejected: false,
   ...over,
 });
 

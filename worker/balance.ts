@@ -7,12 +7,17 @@ export const SLOW_START_MS = 30_000;
 
 /** Shards of `pool` that may take a new session right now. */
 export function usableShards(snapshot: Snapshot, pool: readonly string[]): ShardView[] {
-  return snapshot.shards.filter((s) => pool.includes(s.id) && s.healthy && !s.draining && s.weight > 0 && !isUnreachable(s.id));
+  return snapshot.shards.filter((s) => pool.includes(s.id) && s.healthy && !s.ejected && !s.draining && s.weight > 0 && !isUnreachable(s.id));
 }
 
+/** The registry counts the shard in the roster and healthy: its sessions live. */
+export function isAlive(snapshot: Snapshot, shard: string): boolean {
+  return snapshot.shards.some((s) => s.id === shard && s.healthy);
+}
+
+/** Alive, and this isolate has not just failed to reach it: requests of its sessions go there. */
 export function isServing(snapshot: Snapshot, shard: string): boolean {
-  const view = snapshot.shards.find((s) => s.id === shard);
-  return !!view && view.healthy && !isUnreachable(shard);
+  return isAlive(snapshot, shard) && !isUnreachable(shard);
 }
 
 /** How far a shard is through its slow start: 1 = fully in rotation. */
