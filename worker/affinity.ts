@@ -1,21 +1,18 @@
 import type { EdgeRequest } from './edge-request.ts';
 import { mintStickyCookie, readStickyCookie, setCookieHeader } from './sticky-cookie.ts';
 import type { Stick } from '../objects/stick-table.ts';
-import type { Pin } from '../objects/session-pin.ts';
 
 /**
- * The stateful ways to remember where a session lives: the signed cookie (state on the client), the
- * source-IP stick table and learned session pins (state in Durable Objects). Both DO-backed lookups
- * are cached in the isolate for as long as the answer cannot change, so a session costs at most one
- * DO read per isolate.
+ * The client-keyed ways to remember where a session lives: the signed cookie (state on the client)
+ * and the source-IP stick table (state in a Durable Object, cached in the isolate for as long as the
+ * answer cannot change, so a client costs at most one DO read per isolate). Session pins, keyed by
+ * session, are in session-pins.ts.
  */
 
 const ipSticks = new Map<string, Stick>();
-const pins = new Map<string, Pin>();
-const PIN_CACHE_LIMIT = 50_000;
 const STICK_CACHE_LIMIT = 50_000;
 
-function remember<V>(cache: Map<string, V>, limit: number, key: string, value: V): void {
+export function remember<V>(cache: Map<string, V>, limit: number, key: string, value: V): void {
   // Insertion order makes the oldest entry the first: a cheap bound without an LRU.
   if (cache.size >= limit) cache.delete(cache.keys().next().value as string);
   cache.set(key, value);
@@ -63,29 +60,4 @@ export async function stickIp(er: EdgeRequest, proposed: string, usable: string[
   const stick = await stickTable(er).stick(er.client.ip, proposed, usable, er.domain.stickySeconds * 1000);
   remember(ipSticks, STICK_CACHE_LIMIT, `${er.domain.host}|${er.client.ip}`, stick);
   return stick.shard;
-}
-
-function pinObject(er: EdgeRequest, sessionId: string) {
-  return er.env.SESSION_PIN.get(er.env.SESSION_PIN.idFromName(sessionId));
-}
-
-export async function pinnedShard(er: EdgeRequest, sessionId: string): Promise<string | null> {
-  const cached = pins.get(sessionId);
-  if (cached && cached.expiresAt > Date.now()) return cached.shard;
-  const pin = await pinObject(er, sessionId).lookup();
-  if (pin) remember(pins, PIN_CACHE_LIMIT, sessionId, pin);
-  else pins.delete(sessionId);
-  return pin?.shard ?? null;
-}
-
-/** Resolves once the pin is durable: the client must not learn its session id before any isolate can route it. */
-export async function learnPin(er: EdgeRequest, sessionId: string, shard: string): Promise<void> {
-  remember(pins, PIN_CACHE_LIMIT, sessionId, { shard, expiresAt: Date.now() + er.domain.pinSeconds * 1000 });
-  await pinObject(er, sessionId).pin(shard, er.domain.pinSeconds * 1000);
-}
-
-/** The shard a pin named is gone: the pin can only mislead from now on. Only called for a pin that exists. */
-export function forgetPin(er: EdgeRequest, sessionId: string): void {
-  pins.delete(sessionId);
-  er.waitUntil(pinObject(er, sessionId).unpin());
 }

@@ -1,6 +1,5 @@
-import { shardOfSessionId } from '../protocol/session-id.ts';
 import type { EdgeRequest } from './edge-request.ts';
-import { learnPin } from './affinity.ts';
+import { isPinned, learnPin, renewPin } from './session-pins.ts';
 import { conokOf, withControlLink } from './tlcp.ts';
 
 /**
@@ -22,15 +21,16 @@ export function controlLinkFor(er: EdgeRequest, shard: string): string | null {
 
 /**
  * Acts on the CONOK of a create or bind response: learns the pin of a new session when the domain
- * needs one, and rewrites the control link — on binds too, since the client adopts the link of
- * every CONOK it reads. Returns the line to send on.
+ * needs one (a bind renews it), and rewrites the control link — on binds too, since the client
+ * adopts the link of every CONOK it reads. Returns the line to send on.
  */
 export async function onConok(er: EdgeRequest, shard: string, line: string, created: boolean): Promise<string> {
   const conok = conokOf(line);
   if (!conok) return line;
-  const modes = er.domain.modes;
-  const selfRouting = modes.includes('session-id') && shardOfSessionId(conok.session) === shard;
-  if (created && modes.includes('pin') && !selfRouting) await learnPin(er, conok.session, shard);
+  if (isPinned(er, conok.session, shard)) {
+    if (created) await learnPin(er, conok.session, shard);
+    else renewPin(er, conok.session, shard, Date.now());
+  }
   const link = controlLinkFor(er, shard);
   return link ? withControlLink(conok.fields, link) : line;
 }

@@ -6,37 +6,26 @@ import { clientHeaders, originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
 import { noShardResponse, sessionGoneResponse } from './failover.ts';
 import { stickyCookieFor } from './affinity.ts';
-import { controlLinkFor, onConok } from './conok.ts';
-import { conerrCodeOf } from './tlcp.ts';
-import { streamDeadline } from './max-session-duration.ts';
-import { editFirstLine, endAt, peekFirstLine } from './stream-transforms.ts';
-import { count, reportUnreachable } from './registry-client.ts';
-import { urlTransport } from '../objects/shard-transport.ts';
+import { pinnedStreamClosed } from './session-pins.ts';
+import { onConok } from './conok.ts';
+import { conerrCodeOf, conokOf } from './tlcp.ts';
+import { count } from './registry-client.ts';
+import { callShard, callShardForText, shardFailed, ShardCallFailed, type CallKind } from './origin-call.ts';
+import { OriginStream } from './relayed-stream.ts';
 
 /**
- * HTTP TLCP requests. Bodies are small (one create, one bind, a batch of control lines), so they are
- * read once — the bind's session id may only be in it, and a failover answer needs its request ids —
- * and the same bytes are forwarded. Responses stream through untouched apart from CONOK's first line.
+ * HTTP TLCP requests. Bodies are small (one create, one bind, a batch of control lines; the edge
+ * refuses larger ones before routing), so they are read once — the bind's session id may only be in
+ * it, and a failover answer needs its request ids — and the same bytes are forwarded. Control, msg
+ * and heartbeat answers are read whole; create and bind responses stream through, the edge acting
+ * only on their first line (relayed-stream.ts).
  */
 
-async function send(er: EdgeRequest, request: Request, shard: string, pathAndQuery: string, body: string): Promise<Response> {
-  return urlTransport.fetch(er.config.shards.get(shard)!, pathAndQuery, {
-    method: 'POST',
-    headers: originHeaders(request.headers, er.client, er.env.EDGE_SECRET),
-    body,
-    redirect: 'manual',
-  });
+function requestTo(er: EdgeRequest, request: Request, body: string): RequestInit {
+  return { method: 'POST', headers: originHeaders(request.headers, er.client, er.env.EDGE_SECRET, er.domain.cookieName), body, redirect: 'manual' };
 }
 
-/**
- * A streaming create or bind ends at the domain's maximum session duration; a poll ends by itself.
- * Terminating the client side cancels the pipe, which closes the origin connection with it.
- */
-function withDeadline(er: EdgeRequest, body: string, stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const polling = splitBody(body).some((l) => scanParam(l, 'LS_polling') === 'true');
-  const deadline = polling ? null : streamDeadline(er);
-  return deadline === null ? stream : stream.pipeThrough(endAt(deadline, () => count('maxDurationEnds')));
-}
+const isPolling = (body: string) => splitBody(body).some((l) => scanParam(l, 'LS_polling') === 'true');
 
 export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, hints: RouteHints): Promise<Response> {
   const body = await request.text();
@@ -46,70 +35,112 @@ export async function relayHttp(er: EdgeRequest, request: Request, endpoint: End
   const sessionId = sessionIdOf(query, endpoint === 'bind_session' ? (splitBody(body)[0] ?? null) : null);
   const home = await homeOfSession(er, { ...hints, sessionId });
   if (home === GONE) return sessionGoneResponse(endpoint, body);
-  let res: Response;
+  if (endpoint === 'bind_session') return bindSession(er, request, home.shard, pathAndQuery, body, sessionId);
   try {
-    res = await send(er, request, home.shard, pathAndQuery, body);
-  } catch {
-    reportUnreachable(er.env, home.shard, er.waitUntil);
-    return sessionGoneResponse(endpoint, body);
+    const { res, text } = await callShardForText(er, home.shard, 'control', pathAndQuery, requestTo(er, request, body));
+    return new Response(text, { status: res.status, headers: clientHeaders(res.headers) });
+  } catch (err) {
+    if (err instanceof ShardCallFailed) return sessionGoneResponse(endpoint, body);
+    throw err;
   }
-  if (endpoint !== 'bind_session' || !res.body) return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
-  let stream = res.body;
-  if (controlLinkFor(er, home.shard) !== null) stream = stream.pipeThrough(editFirstLine((line) => onConok(er, home.shard, line, false)));
-  return new Response(withDeadline(er, body, stream), { status: res.status, headers: clientHeaders(res.headers) });
 }
 
-/** A create's response, or null when the shard could not be reached (the registry hears of it). */
-async function tryCreate(er: EdgeRequest, request: Request, shard: string, pathAndQuery: string, body: string): Promise<Response | null> {
+interface Opened {
+  readonly res: Response;
+  readonly stream: OriginStream;
+  /** The origin's first line (CONOK, CONERR, …); null when its answer had none. */
+  readonly first: string | null;
+}
+
+/**
+ * A create or bind sent to `shard`, answered at least up to its first line within the call's
+ * deadline; null when the shard could not be reached or did not answer in time (already reported).
+ * An answer other than 2xx, or without a body, comes back as it is, with no first line.
+ */
+async function open(er: EdgeRequest, request: Request, shard: string, kind: CallKind, pathAndQuery: string, body: string): Promise<Opened | Response | null> {
+  let call;
   try {
-    return await send(er, request, shard, pathAndQuery, body);
-  } catch {
-    reportUnreachable(er.env, shard, er.waitUntil);
-    return null;
+    call = await callShard(er, shard, kind, pathAndQuery, requestTo(er, request, body));
+  } catch (err) {
+    if (err instanceof ShardCallFailed) return null;
+    throw err;
   }
+  const { res, deadline } = call;
+  if (!res.ok || !res.body) {
+    deadline.lift();
+    return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+  }
+  const stream = new OriginStream(res.body);
+  try {
+    return { res, stream, first: await stream.firstLine() };
+  } catch {
+    shardFailed(er, shard, deadline.expired ? 'timeout' : 'unreachable');
+    await stream.cancel();
+    return null;
+  } finally {
+    deadline.lift();
+  }
+}
+
+async function bindSession(er: EdgeRequest, request: Request, shard: string, pathAndQuery: string, body: string, sessionId: string | null): Promise<Response> {
+  const opened = await open(er, request, shard, 'bind', pathAndQuery, body);
+  if (opened === null) return sessionGoneResponse('bind_session', body);
+  if (opened instanceof Response) return opened;
+  const first = opened.first === null ? null : await onConok(er, shard, opened.first, false);
+  const boundAt = Date.now();
+  const stream = opened.stream.toClient(er, shard, first, {
+    polling: isPolling(body),
+    onClosed: (outcome) => sessionId && pinnedStreamClosed(er, sessionId, shard, outcome, boundAt),
+  });
+  return new Response(stream, { status: opened.res.status, headers: clientHeaders(opened.res.headers) });
 }
 
 /**
  * S: placed by stickiness or balancing, and placed once more on another shard when the first could
- * not take it: a create that could not connect reached no origin, and one answered `CONERR,5` was
- * refused by a full origin before it created anything, so neither retry duplicates a session. The
- * client would retry a 5 at once itself, but through the balancer, where stickiness or stale load
- * figures may send it straight back to the full shard. A create that reached an origin otherwise is
- * never retried.
+ * not take it: a create that could not connect or got no answer in time is not known to the client,
+ * and one answered `CONERR,5` was refused by a full origin before it created anything, so neither
+ * retry gives the client two sessions (an origin that was only slow drops the one it made at its
+ * unbound timeout). The client would retry a 5 at once itself, but through the balancer, where
+ * stickiness or stale load figures may send it straight back to the full shard. A create that
+ * reached an origin otherwise is never retried.
  */
 async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
-  let refused: { res: Response; stream: ReadableStream<Uint8Array> } | null = null;
+  let refused: { placement: Placement; opened: Opened } | null = null;
   let avoid: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     const placement = await placeSession(er, { ...hints, avoid });
     if (!placement) break;
     if (refused) count('overloadedCreatesPlacedAgain');
     avoid = placement.shard;
-    const res = await tryCreate(er, request, placement.shard, pathAndQuery, body);
-    if (!res) continue;
-    if (!res.body) return created(er, placement, res, null, body);
-    const { line, stream } = await peekFirstLine(res.body);
-    if (attempt === 0 && line !== null && conerrCodeOf(line) === ConErr.OVERLOADED) {
-      refused = { res, stream };
+    const opened = await open(er, request, placement.shard, 'create', pathAndQuery, body);
+    if (opened === null) continue;
+    if (opened instanceof Response) return opened;
+    if (attempt === 0 && opened.first !== null && conerrCodeOf(opened.first) === ConErr.OVERLOADED) {
+      refused = { placement, opened };
       continue;
     }
-    await refused?.stream.cancel();
-    return created(er, placement, res, stream, body);
+    await refused?.opened.stream.cancel();
+    return created(er, placement, opened, body);
   }
   // Nowhere else to go: the full shard's own answer, which the client retries.
-  if (refused) return new Response(refused.stream, { status: refused.res.status, headers: clientHeaders(refused.res.headers) });
+  if (refused) return created(er, refused.placement, refused.opened, body);
   return noShardResponse();
 }
 
 /** The create's response for the client: its sticky cookie where the domain uses one, CONOK edited. */
-async function created(er: EdgeRequest, placement: Placement, res: Response, stream: ReadableStream<Uint8Array> | null, body: string): Promise<Response> {
-  const shard = placement.shard;
-  const headers = clientHeaders(res.headers);
+async function created(er: EdgeRequest, placement: Placement, opened: Opened, body: string): Promise<Response> {
+  const { shard } = placement;
+  const headers = clientHeaders(opened.res.headers);
   if (er.domain.modes.includes('cookie') && placement.via !== 'cookie') {
     const cookie = await stickyCookieFor(er, shard);
     if (cookie) headers.append('set-cookie', cookie);
   }
-  if (!stream) return new Response(null, { status: res.status, headers });
-  const edited = stream.pipeThrough(editFirstLine((line) => onConok(er, shard, line, true)));
-  return new Response(withDeadline(er, body, edited), { status: res.status, headers });
+  const first = opened.first === null ? null : await onConok(er, shard, opened.first, true);
+  const sessionId = first === null ? null : (conokOf(first)?.session ?? null);
+  const boundAt = Date.now();
+  const stream = opened.stream.toClient(er, shard, first, {
+    polling: isPolling(body),
+    onClosed: (outcome) => sessionId && pinnedStreamClosed(er, sessionId, shard, outcome, boundAt),
+  });
+  return new Response(stream, { status: opened.res.status, headers });
 }

@@ -5,6 +5,7 @@ import { snapshotOf } from './registry-client.ts';
 import { admin } from './admin.ts';
 import { tlcp } from './tlcp-routes.ts';
 import { statusPage } from './pages/status-page.ts';
+import { limitBody, limitHeaders } from './request-limits.ts';
 
 export { ShardRegistry } from '../objects/shard-registry.ts';
 export { StickTable } from '../objects/stick-table.ts';
@@ -18,6 +19,8 @@ app.onError((err, c) => {
   console.error(err);
   return c.text('internal error\n', 500);
 });
+
+app.use('*', limitHeaders, limitBody);
 
 /** The edge is up while it can place a session somewhere. */
 app.get('/lightstreamer/healthcheck', async (c) => {

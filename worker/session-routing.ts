@@ -1,8 +1,9 @@
 import { shardOfSessionId } from '../protocol/session-id.ts';
 import type { Mode } from './config.ts';
 import type { EdgeRequest } from './edge-request.ts';
-import { cookieShard, forgetPin, ipShard, pinnedShard, stickIp } from './affinity.ts';
-import { isServing, pickShard, usableShards } from './balance.ts';
+import { cookieShard, ipShard, stickIp } from './affinity.ts';
+import { forgetPin, pinnedShard } from './session-pins.ts';
+import { isAlive, isServing, pickShard, usableShards } from './balance.ts';
 import { count } from './registry-client.ts';
 import { notePlaced } from './local-observations.ts';
 
@@ -92,8 +93,9 @@ export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise
   const home = candidates[0];
   if (candidates.some((c) => c.shard !== home?.shard)) count('stickinessViolations');
   if (!home || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
-    // Only a pin that named the dead home is worth deleting; anything else has no pin to forget.
-    if (id && home?.via === 'pin') forgetPin(er, id);
+    // A pin outlives a connection this isolate just failed to make (the registry has yet to rule on
+    // the shard); it goes only when its shard left the pool or the registry declared it down.
+    if (id && home?.via === 'pin' && !(inPool(er, home.shard) && isAlive(er.snapshot, home.shard))) forgetPin(er, id);
     return GONE;
   }
   count(`cr.${home.via}`);

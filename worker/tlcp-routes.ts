@@ -3,14 +3,13 @@ import type { EdgeEnv, EdgeRequest } from './edge-request.ts';
 import { edgeRequestOf } from './edge-request.ts';
 import { endpointOf } from './tlcp.ts';
 import { relayHttp } from './http-relay.ts';
-import { passThroughWebSocket, relayWebSocket } from './websocket-relay.ts';
-import { inPool, placeSession, type RouteHints } from './session-routing.ts';
+import { relayWebSocket } from './websocket-relay.ts';
+import { placeSession, type RouteHints } from './session-routing.ts';
 import { stickyCookieFor, cookieShard } from './affinity.ts';
 import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
-import { urlTransport } from '../objects/shard-transport.ts';
-import { count, reportUnreachable } from './registry-client.ts';
+import { callShard, ShardCallFailed } from './origin-call.ts';
 import { withCors } from './cors.ts';
 
 /**
@@ -39,13 +38,6 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
 
   if (ep.endpoint === 'websocket') {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
-    if (fixed && inPool(er, fixed.shard)) {
-      const direct = await passThroughWebSocket(er, c.req.raw, fixed.shard);
-      if (direct) {
-        count(`cr.${fixed.via}`);
-        return direct;
-      }
-    }
     const socket = await cookieForSocket(er, hints);
     return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
   }
@@ -85,16 +77,16 @@ async function staticPage(c: Context<EdgeEnv>, er: EdgeRequest, url: URL): Promi
 async function anyShard(c: Context<EdgeEnv>, er: EdgeRequest, pathAndQuery: string): Promise<Response> {
   const shard = pickShard(usableShards(er.snapshot, er.domain.shards));
   if (!shard) return noShardResponse();
-  let res: Response;
   try {
-    res = await urlTransport.fetch(er.config.shards.get(shard)!, pathAndQuery, {
+    const { res, deadline } = await callShard(er, shard, 'page', pathAndQuery, {
       method: c.req.method,
-      headers: originHeaders(c.req.raw.headers, er.client, er.env.EDGE_SECRET),
+      headers: originHeaders(c.req.raw.headers, er.client, er.env.EDGE_SECRET, er.domain.cookieName),
       redirect: 'manual',
     });
-  } catch {
-    reportUnreachable(er.env, shard, er.waitUntil);
-    return noShardResponse();
+    deadline.lift();
+    return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
+  } catch (err) {
+    if (err instanceof ShardCallFailed) return noShardResponse();
+    throw err;
   }
-  return new Response(res.body, { status: res.status, headers: clientHeaders(res.headers) });
 }

@@ -20,6 +20,8 @@ export function endpointOf(pathname: string): { endpoint: Endpoint; prefix: stri
 export const SESSION_GONE_MESSAGE = 'Session not found';
 export const SESSION_GONE = conerr(ConErr.SESSION_NOT_FOUND, SESSION_GONE_MESSAGE);
 export const END_MAX_DURATION = end(EndCode.MAX_DURATION, 'Maximum session duration reached');
+/** 48 too: the code that makes the official client open a new session at once (tlcp.md §E). */
+export const END_SHARD_LOST = end(EndCode.MAX_DURATION, 'Server instance unavailable');
 
 /** `CONOK,<session>,<requestLimit>,<keepalive>,<controlLink>` split into its fields, or null. */
 export function conokOf(line: string): { session: string; fields: string[] } | null {

@@ -1,16 +1,17 @@
 import type { EdgeRequest } from './edge-request.ts';
-import { END_MAX_DURATION, conerrCodeOf } from './tlcp.ts';
+import { END_MAX_DURATION, END_SHARD_LOST, conerrCodeOf, conokOf } from './tlcp.ts';
 import { ConErr } from '../protocol/codes.ts';
 import { sessionGone } from './failover.ts';
 import { parseWsFrame, scanParam } from '../protocol/request.ts';
 import { WSOK } from '../protocol/notifications.ts';
 import { originHeaders } from './forwarding.ts';
 import { homeOfSession, placeSession, GONE, type RouteHints } from './session-routing.ts';
-import { controlLinkFor, onConok } from './conok.ts';
-import { streamDeadline } from './max-session-duration.ts';
-import { count, reportUnreachable } from './registry-client.ts';
-import { isServing } from './balance.ts';
-import { urlTransport } from '../objects/shard-transport.ts';
+import { onConok } from './conok.ts';
+import { pinnedStreamClosed } from './session-pins.ts';
+import { count } from './registry-client.ts';
+import { callShard, shardFailed, ShardCallFailed } from './origin-call.ts';
+import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
+import type { StreamOutcome } from './relayed-stream.ts';
 
 const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
@@ -18,46 +19,24 @@ const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
 const closeCode = (code: number) => (RESERVED_CLOSE.has(code) || code < 1000 || code >= 5000 ? 1000 : code);
 
+/** The client must send its first request this soon after opening the socket (the official client does at once). */
+const FIRST_REQUEST_MS = 15_000;
 /**
- * The origin's 101 for the origin leg of a client socket (the runtime runs its own handshake with the
- * origin), or null when the shard cannot be reached, which the registry hears about at once.
+ * Bytes either leg may have queued towards its peer. A client that does not read its updates (or an
+ * origin that does not read the client's requests) is disconnected rather than held in the edge's
+ * memory, which every session of the isolate shares: the client then recovers the session from
+ * the origin's replay log, as after any dropped connection.
  */
-async function upgradeAt(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
-  const headers = originHeaders(request.headers, er.client, er.env.EDGE_SECRET);
-  for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
-  headers.set('upgrade', 'websocket');
-  headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
-  try {
-    const res = await urlTransport.fetch(er.config.shards.get(shard)!, '/lightstreamer', { headers });
-    if (res.webSocket) return res;
-  } catch {
-    // refused or reset: as unreachable as an origin that does not upgrade
-  }
-  reportUnreachable(er.env, shard, er.waitUntil);
-  return null;
-}
-
-async function connect(er: EdgeRequest, request: Request, shard: string): Promise<WebSocket | null> {
-  const socket = (await upgradeAt(er, request, shard))?.webSocket ?? null;
-  socket?.accept();
-  return socket;
-}
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Frames a client may send while the edge is still choosing and connecting the origin. */
+const MAX_QUEUED_FRAMES = 32;
+const MAX_QUEUED_BYTES = 256 * 1024;
 
 /**
- * A socket whose shard the URL names, on a live shard, with nothing to edit (no control link to
- * rewrite, no stream deadline): the upgrade passes straight through and the runtime relays frames
- * without the Worker touching them.
- */
-export async function passThroughWebSocket(er: EdgeRequest, request: Request, shard: string): Promise<Response | null> {
-  if (!isServing(er.snapshot, shard) || controlLinkFor(er, shard) !== null || er.domain.maxSessionMinutes > 0) return null;
-  return upgradeAt(er, request, shard);
-}
-
-/**
- * A socket on the balancing address. Whether it creates a session (S: balance) or binds one (CR:
- * follow the session) is only known from its first request frame, so the edge accepts the client
- * socket, answers the `wsok` handshake itself, reads that frame, and only then opens the origin socket
- * (swallowing the origin's own WSOK) and relays both ways.
+ * A socket on the edge. Whether it creates a session (S: balance) or binds one (CR: follow the
+ * session) is only known from its first request frame, so the edge accepts the client socket,
+ * answers the `wsok` handshake itself, reads that frame, and only then opens the origin socket
+ * (swallowing the origin's own WSOK) and relays both ways, watched like every stream the edge relays.
  */
 export function relayWebSocket(er: EdgeRequest, request: Request, hints: RouteHints, headers: Headers): Response {
   const { 0: client, 1: server } = new WebSocketPair();
@@ -67,10 +46,21 @@ export function relayWebSocket(er: EdgeRequest, request: Request, hints: RouteHi
   return new Response(null, { status: 101, webSocket: client, headers });
 }
 
+/**
+ * - `awaiting-request`: the client socket is open, `wsok` answered, no request frame yet.
+ * - `connecting`: the first request decided where to go; the origin socket is being opened and the
+ *   client's frames wait in a bounded queue. A create refused by a full shard comes back here once.
+ * - `relaying`: both legs open, frames flow both ways.
+ * - `closed`: both legs closed (or closing), with a reason each side can read.
+ */
+type State = 'awaiting-request' | 'connecting' | 'relaying' | 'closed';
+
 class SocketRelay {
+  private state: State = 'awaiting-request';
   private origin: WebSocket | null = null;
-  private routed = false;
+  private shard = '';
   private readonly queue: (string | ArrayBuffer)[] = [];
+  private queuedBytes = 0;
   /** Origin → client messages go out in order even when one waits (CONOK awaiting a pin write). */
   private outbound: Promise<void> = Promise.resolve();
   private originWsokPending = true;
@@ -78,37 +68,59 @@ class SocketRelay {
   private creating = false;
   /** The create frame, while a full shard's refusal may still send it to another shard once. */
   private createFrame: string | null = null;
-  private shard = '';
-  private deadlineTimer: number | null = null;
-  private closed = false;
+  private polling = false;
+  private watch: StreamWatch | null = null;
+  private readonly firstRequestTimer: ReturnType<typeof setTimeout>;
+  /** The session the origin leg serves (from its CONOK), and when that CONOK passed. */
+  private session: { id: string; boundAt: number } | null = null;
+  /** The origin's last word on the session: LOOP (the client binds again elsewhere) or END. */
+  private lastWord: 'loop' | 'end' | null = null;
 
   constructor(
     private readonly er: EdgeRequest,
     private readonly request: Request,
     private readonly client: WebSocket,
     private readonly hints: RouteHints,
-  ) {}
+  ) {
+    this.firstRequestTimer = setTimeout(() => this.close(1008, 'no request within 15 s', 'broken'), FIRST_REQUEST_MS);
+  }
 
   start(): void {
     this.client.addEventListener('message', (ev) => this.fromClient(ev.data));
-    this.client.addEventListener('close', (ev) => this.close(ev.code, ev.reason));
-    this.client.addEventListener('error', () => this.close(1011, 'client socket error'));
+    this.client.addEventListener('close', (ev) => this.close(ev.code, ev.reason, this.lastWord ?? 'client-gone'));
+    this.client.addEventListener('error', () => this.close(1011, 'client socket error', 'client-gone'));
   }
 
   private fromClient(data: string | ArrayBuffer): void {
-    if (this.closed) return;
-    if (this.origin) return this.origin.send(data);
-    if (!this.routed && data === 'wsok') return this.client.send(WSOK);
+    switch (this.state) {
+      case 'closed':
+        return;
+      case 'relaying':
+        return this.send(this.origin!, data, 'origin');
+      case 'awaiting-request':
+        if (data === 'wsok') return this.send(this.client, WSOK, 'client');
+        clearTimeout(this.firstRequestTimer);
+        this.state = 'connecting';
+        this.enqueue(data);
+        this.er.waitUntil(this.route(typeof data === 'string' ? data : '').catch((err: unknown) => this.fail(err)));
+        return;
+      case 'connecting':
+        return this.enqueue(data);
+    }
+  }
+
+  /** The socket's only trace of an edge fault (a Durable Object call failing, say): logged as onError does for HTTP. */
+  private fail(err: unknown): void {
+    console.error(err);
+    this.close(1011, 'edge error', 'broken');
+  }
+
+  private enqueue(data: string | ArrayBuffer): void {
+    this.queuedBytes += typeof data === 'string' ? data.length : data.byteLength;
     this.queue.push(data);
-    if (!this.routed) {
-      this.routed = true;
-      this.er.waitUntil(
-        this.route(typeof data === 'string' ? data : '').catch((err: unknown) => {
-          // The socket's only trace of an edge fault (a Durable Object call failing, say): log it as onError does for HTTP.
-          console.error(err);
-          this.close(1011, 'edge error');
-        }),
-      );
+    if (this.queue.length > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) {
+      count('wsQueueOverflows');
+      this.close(1008, 'too many requests before the session was connected', 'broken');
     }
   }
 
@@ -116,45 +128,85 @@ class SocketRelay {
     const frame = parseWsFrame(first);
     const params = frame.lines[0] ?? '';
     this.creating = frame.name === 'create_session';
+    this.polling = scanParam(params, 'LS_polling') === 'true';
     let socket: WebSocket | null = null;
     if (this.creating) {
-      for (let attempt = 0; attempt < 2 && !socket; attempt++) {
-        const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined });
+      for (let attempt = 0; attempt < 2 && !socket && this.state === 'connecting'; attempt++) {
+        const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined, avoid: this.shard || undefined });
         if (!placement) break;
-        socket = await connect(this.er, this.request, placement.shard);
-        if (socket) this.shard = placement.shard;
+        this.shard = placement.shard;
+        socket = await this.connect(placement.shard);
       }
       // A transport error: the client retries the create with backoff.
-      if (!socket) return this.close(1013, 'no shard available');
+      if (!socket) return this.close(1013, 'no shard available', 'broken');
     } else {
       const home = await homeOfSession(this.er, { ...this.hints, sessionId: scanParam(params, 'LS_session') });
       if (home !== GONE) {
-        socket = await connect(this.er, this.request, home.shard);
-        if (socket) this.shard = home.shard;
+        this.shard = home.shard;
+        socket = await this.connect(home.shard);
       }
       if (!socket) {
-        this.client.send(sessionGone('websocket', ''));
-        return this.close(1000, 'session not found');
+        this.send(this.client, sessionGone('websocket', ''), 'client');
+        return this.close(1000, 'session not found', 'broken');
       }
     }
-    if (this.closed) return socket.close(1000, 'client went away');
     if (this.creating) this.createFrame = first;
     this.attach(socket);
-    for (const data of this.queue.splice(0)) socket.send(data);
-    if (scanParam(params, 'LS_polling') !== 'true') this.armDeadline();
+  }
+
+  /**
+   * The origin socket, accepted, or null. An origin that cannot be reached or does not upgrade in
+   * time is reported; one that answers the upgrade with an HTTP status (it refused this client's
+   * request) closes the client's socket with that status as the reason and says nothing about the
+   * shard.
+   */
+  private async connect(shard: string): Promise<WebSocket | null> {
+    const headers = originHeaders(this.request.headers, this.er.client, this.er.env.EDGE_SECRET, this.er.domain.cookieName);
+    for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
+    headers.set('upgrade', 'websocket');
+    headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
+    let res: Response;
+    try {
+      const call = await callShard(this.er, shard, 'upgrade', '/lightstreamer', { headers });
+      call.deadline.lift();
+      res = call.res;
+    } catch (err) {
+      if (err instanceof ShardCallFailed) return null;
+      throw err;
+    }
+    const socket = res.webSocket;
+    if (!socket) {
+      await res.body?.cancel();
+      this.close(1008, `origin refused the socket: HTTP ${res.status}`, 'broken');
+      return null;
+    }
+    socket.accept();
+    if (this.state === 'closed') {
+      socket.close(1000, 'client went away');
+      return null;
+    }
+    return socket;
   }
 
   /** Relays `socket` from now on; a socket replaced since (a full shard's) no longer speaks for the client. */
   private attach(socket: WebSocket): void {
     this.origin = socket;
     this.originWsokPending = true;
+    this.state = 'relaying';
     socket.addEventListener('message', (ev) => {
       if (socket === this.origin) this.fromOrigin(ev.data);
     });
     // Whatever the origin sent before closing (LOOP, END) reaches the client before the close does.
-    socket.addEventListener('close', (ev) => void this.outbound.then(() => socket === this.origin && this.close(ev.code, ev.reason)));
-    socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error'));
-    socket.send('wsok');
+    socket.addEventListener('close', (ev) => {
+      if (socket !== this.origin) return;
+      if (ev.code === 1006) shardFailed(this.er, this.shard, 'unreachable');
+      void this.outbound.then(() => this.close(ev.code, ev.reason, this.lastWord ?? 'broken'));
+    });
+    socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error', 'broken'));
+    this.send(socket, 'wsok', 'origin');
+    for (const data of this.queue.splice(0)) this.send(socket, data, 'origin');
+    this.queuedBytes = 0;
+    this.watch ??= new StreamWatch(this.er, this.shard, this.polling, (ending) => this.endByEdge(ending));
   }
 
   /**
@@ -172,29 +224,32 @@ class SocketRelay {
     // Detached first, so that its closing does not close the client; frames meanwhile wait in the queue.
     const refused = this.origin;
     this.origin = null;
+    this.state = 'connecting';
     refused?.close(1000, 'create placed on another shard');
-    const socket = await connect(this.er, this.request, placement.shard);
-    if (!socket || this.closed) {
-      socket?.close(1000, 'client went away');
-      this.toClient(refusal);
-      this.close(1000, 'no other shard could take the session');
+    this.shard = placement.shard;
+    this.watch?.stop();
+    this.watch = null;
+    const socket = await this.connect(placement.shard);
+    if (!socket) {
+      this.send(this.client, refusal, 'client');
+      this.close(1000, 'no other shard could take the session', 'broken');
       return true;
     }
     count('overloadedCreatesPlacedAgain');
-    this.shard = placement.shard;
+    this.queue.unshift(frame);
     this.attach(socket);
-    socket.send(frame);
-    for (const data of this.queue.splice(0)) socket.send(data);
     return true;
   }
 
   private fromOrigin(data: string | ArrayBuffer): void {
-    this.outbound = this.outbound.then(() => this.forward(data));
+    this.watch?.sawBytes();
+    this.outbound = this.outbound.then(() => this.forward(data)).catch((err: unknown) => this.fail(err));
   }
 
   /** Drops the origin's WSOK (the client already got the edge's) and edits every CONOK line. */
   private async forward(data: string | ArrayBuffer): Promise<void> {
-    if (typeof data !== 'string') return this.toClient(data);
+    if (this.state === 'closed') return;
+    if (typeof data !== 'string') return this.send(this.client, data, 'client');
     let text = data;
     if (this.originWsokPending && text.startsWith('WSOK')) {
       this.originWsokPending = false;
@@ -206,39 +261,58 @@ class SocketRelay {
       this.er.waitUntil(moved);
       if (await moved) return;
     }
-    if (text.startsWith('CONOK,') || text.includes('\nCONOK,')) {
-      const lines = text.split('\r\n');
-      for (let i = 0; i < lines.length; i++) {
-        if (!lines[i].startsWith('CONOK,')) continue;
-        lines[i] = await onConok(this.er, this.shard, lines[i], this.creating);
-        this.creating = false;
-        this.createFrame = null;
-      }
-      text = lines.join('\r\n');
+    const lines = text.split('\r\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      if (line.startsWith('CONOK,')) {
+        lines[i] = await onConok(this.er, this.shard, line, this.creating);
+        this.onSessionBound(line);
+      } else if (line.startsWith('LOOP')) this.lastWord = 'loop';
+      else if (line.startsWith('END')) this.lastWord = 'end';
     }
-    if (text.length > 0) this.toClient(text);
+    text = lines.join('\r\n');
+    if (text.length > 0) this.send(this.client, text, 'client');
   }
 
-  private toClient(data: string | ArrayBuffer): void {
-    if (!this.closed) this.client.send(data);
+  private onSessionBound(conokLine: string): void {
+    const conok = conokOf(conokLine);
+    this.creating = false;
+    this.createFrame = null;
+    this.lastWord = null;
+    if (!conok) return;
+    this.session = { id: conok.session, boundAt: Date.now() };
+    // Between polls an origin is silent for as long as the client pauses: only streams have a keepalive.
+    if (!this.polling) this.watch?.expectKeepalive(Number(conok.fields[3]));
   }
 
-  private armDeadline(): void {
-    const deadline = streamDeadline(this.er);
-    if (deadline === null) return;
-    this.deadlineTimer = setTimeout(() => {
-      this.outbound = this.outbound.then(() => {
-        count('maxDurationEnds');
-        this.toClient(END_MAX_DURATION);
-        this.close(1000, 'maximum session duration');
-      });
-    }, deadline - Date.now());
+  /** Sends, and disconnects both legs rather than buffer without bound for a peer that does not read. */
+  private send(to: WebSocket, data: string | ArrayBuffer, peer: 'client' | 'origin'): void {
+    if (this.state === 'closed') return;
+    try {
+      to.send(data);
+    } catch (err) {
+      return this.close(1011, `could not send to the ${peer}: ${err instanceof Error ? err.message : String(err)}`, 'broken');
+    }
+    if (to.bufferedAmount > MAX_BUFFERED_BYTES) {
+      count(peer === 'client' ? 'slowClientsClosed' : 'slowOriginsClosed');
+      if (peer === 'origin') shardFailed(this.er, this.shard, 'timeout');
+      this.close(1008, `${peer} is not reading: over ${MAX_BUFFERED_BYTES} bytes queued`, 'broken');
+    }
   }
 
-  private close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.deadlineTimer);
+  private endByEdge(ending: EdgeEnding): void {
+    this.outbound = this.outbound.then(() => {
+      count(ending === 'shard-lost' ? 'shardLostEnds' : 'maxDurationEnds');
+      this.send(this.client, ending === 'shard-lost' ? END_SHARD_LOST : END_MAX_DURATION, 'client');
+      this.close(1000, ending === 'shard-lost' ? 'server instance unavailable' : 'maximum session duration', 'end');
+    });
+  }
+
+  private close(code: number, reason: string, outcome: StreamOutcome): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.firstRequestTimer);
+    this.watch?.stop();
     for (const socket of [this.client, this.origin]) {
       try {
         socket?.close(closeCode(code), reason.slice(0, 120));
@@ -246,5 +320,6 @@ class SocketRelay {
         // already closing
       }
     }
+    if (this.session) pinnedStreamClosed(this.er, this.session.id, this.shard, outcome, this.session.boundAt);
   }
 }

@@ -12,18 +12,37 @@ export interface Relay {
   readonly upstream: string[];
   /** Drops every open connection, both ways, as a failing network would. */
   cut(): void;
+  /**
+   * Resets the next `n` connections whose first bytes match `request` (all when absent) instead of
+   * relaying them: a connection that fails, for the requests the test cares about only.
+   */
+  resetNext(n: number, request?: RegExp): void;
   close(): Promise<void>;
 }
 
 /**
  * A TCP relay on 127.0.0.1 to `targetPort`: stands in for a layer-4 balancer (with `prefix` a PROXY
- * header) and shows which requests took which path. It never parses what it carries, so it works
- * for TLS and WebSocket alike.
+ * header) and shows which requests took which path. It never parses what it carries (beyond
+ * matching the first bytes of a connection `resetNext` asks for), so it works for TLS and WebSocket alike.
  */
 export async function startRelay(targetPort: number, options: RelayOptions = {}): Promise<Relay> {
   const upstream: string[] = [];
   const sockets = new Set<net.Socket>();
+  let reset = { left: 0, request: /(?:)/ };
   const server = net.createServer((client) => {
+    if (reset.left === 0) return relay(client);
+    client.once('data', (first: Buffer) => {
+      if (reset.left > 0 && reset.request.test(first.toString('latin1'))) {
+        reset.left--;
+        client.resetAndDestroy();
+        return;
+      }
+      client.pause();
+      client.unshift(first);
+      relay(client);
+    });
+  });
+  const relay = (client: net.Socket) => {
     const index = upstream.push('') - 1;
     const target = net.connect(targetPort, '127.0.0.1');
     sockets.add(client).add(target);
@@ -41,7 +60,7 @@ export async function startRelay(targetPort: number, options: RelayOptions = {})
     };
     client.on('close', closeBoth).on('error', closeBoth).on('end', () => target.end());
     target.on('close', closeBoth).on('error', closeBoth);
-  });
+  };
   const port = await freePort();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   return {
@@ -49,6 +68,9 @@ export async function startRelay(targetPort: number, options: RelayOptions = {})
     upstream,
     cut: () => {
       for (const s of sockets) s.destroy();
+    },
+    resetNext: (n, request = /(?:)/) => {
+      reset = { left: n, request };
     },
     close: () =>
       new Promise<void>((resolve) => {
