@@ -12,6 +12,7 @@ import { streamDeadline } from './max-session-duration.ts';
 import { editFirstLine, endAt, peekFirstLine } from './stream-transforms.ts';
 import { count, reportUnreachable } from './registry-client.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
+import { admitCreate, createRefusedResponse } from './create-rate-limit.ts';
 
 /**
  * HTTP TLCP requests. Bodies are small (one create, one bind, a batch of control lines), so they are
@@ -78,6 +79,8 @@ async function tryCreate(er: EdgeRequest, request: Request, shard: string, pathA
  * never retried.
  */
 async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
+  const admission = await admitCreate(er); // create rate limit (create-rate-limit.ts)
+  if (!admission.admitted) return createRefusedResponse(admission); // create rate limit
   let refused: { res: Response; stream: ReadableStream<Uint8Array> } | null = null;
   let avoid: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {

@@ -11,6 +11,7 @@ import { streamDeadline } from './max-session-duration.ts';
 import { count, reportUnreachable } from './registry-client.ts';
 import { isServing } from './balance.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
+import { admitCreate, CREATE_REFUSED_CLOSE } from './create-rate-limit.ts';
 
 const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
@@ -118,6 +119,7 @@ class SocketRelay {
     this.creating = frame.name === 'create_session';
     let socket: WebSocket | null = null;
     if (this.creating) {
+      if (!(await admitCreate(this.er)).admitted) return this.close(CREATE_REFUSED_CLOSE.code, CREATE_REFUSED_CLOSE.reason); // create rate limit (create-rate-limit.ts)
       for (let attempt = 0; attempt < 2 && !socket; attempt++) {
         const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined });
         if (!placement) break;
