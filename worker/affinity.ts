@@ -1,5 +1,6 @@
 import type { EdgeRequest } from './edge-request.ts';
 import { mintStickyCookie, readStickyCookie, setCookieHeader } from './sticky-cookie.ts';
+import { clientKeyOf } from './client-key.ts';
 import type { Stick } from '../objects/stick-table.ts';
 
 /**
@@ -40,24 +41,45 @@ export async function stickyCookieFor(er: EdgeRequest, shard: string): Promise<s
   return setCookieHeader(er.domain.cookieName, value, expiresAt, er.client.protocol === 'https');
 }
 
-function stickTable(er: EdgeRequest) {
-  return er.env.STICK_TABLE.get(er.env.STICK_TABLE.idFromName(er.domain.host));
+/** FNV-1a: a stable spread of client keys over a domain's stick tables, the same in every isolate. */
+function hashOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
 }
 
+/** The one StickTable object of the domain that holds `clientKey`. */
+function stickTableOf(er: EdgeRequest, clientKey: string) {
+  const table = hashOf(clientKey) % er.domain.stickTables;
+  return er.env.STICK_TABLE.get(er.env.STICK_TABLE.idFromName(`${er.domain.host}#${table}`));
+}
+
+function liveCachedStick(cacheKey: string): Stick | null {
+  const cached = ipSticks.get(cacheKey);
+  return cached && cached.expiresAt > Date.now() ? cached : null;
+}
+
+/** A request without a usable client address has no association and costs no Durable Object call. */
 export async function ipShard(er: EdgeRequest): Promise<string | null> {
-  if (!er.client.ip) return null;
-  const key = `${er.domain.host}|${er.client.ip}`;
-  const cached = ipSticks.get(key);
-  if (cached && cached.expiresAt > Date.now()) return cached.shard;
-  const stick = await stickTable(er).lookup(er.client.ip);
-  if (stick) remember(ipSticks, STICK_CACHE_LIMIT, key, stick);
+  const client = clientKeyOf(er.client.ip);
+  if (!client) return null;
+  const cacheKey = `${er.domain.host}|${client}`;
+  const cached = liveCachedStick(cacheKey);
+  if (cached) return cached.shard;
+  const stick = await stickTableOf(er, client).lookup(client);
+  if (stick) remember(ipSticks, STICK_CACHE_LIMIT, cacheKey, stick);
   return stick?.shard ?? null;
 }
 
-/** Associates the client address with `proposed` unless it already has a usable association. */
+/** Associates the client with `proposed` unless it already has a usable association. */
 export async function stickIp(er: EdgeRequest, proposed: string, usable: string[]): Promise<string> {
-  if (!er.client.ip) return proposed;
-  const stick = await stickTable(er).stick(er.client.ip, proposed, usable, er.domain.stickySeconds * 1000);
-  remember(ipSticks, STICK_CACHE_LIMIT, `${er.domain.host}|${er.client.ip}`, stick);
+  const client = clientKeyOf(er.client.ip);
+  if (!client) return proposed;
+  const cacheKey = `${er.domain.host}|${client}`;
+  // A live association with a usable shard is what the table would answer: its expiry never moves.
+  const cached = liveCachedStick(cacheKey);
+  if (cached && usable.includes(cached.shard)) return cached.shard;
+  const stick = await stickTableOf(er, client).stick(client, proposed, usable, er.domain.stickySeconds * 1000, er.domain.stickTableRows);
+  remember(ipSticks, STICK_CACHE_LIMIT, cacheKey, stick);
   return stick.shard;
 }

@@ -43,9 +43,23 @@ const DomainSchema = z
     controlLink: z.enum(['edge', 'origin']).default('edge'),
     /** Stickiness lifetime for `cookie` and `ip` (guide §4); the association is never extended. */
     stickySeconds: z.number().int().positive().default(3600),
+    /**
+     * Mode `ip`: how many StickTable objects hold the domain's associations, by a hash of the client
+     * key, so new clients do not queue on one object. Changing it re-homes every association.
+     */
+    stickTables: z.number().int().min(1).max(1024).default(32),
+    /** Mode `ip`: associations one StickTable object holds at most; beyond it the soonest to expire go. */
+    stickTableRows: z.number().int().min(1).default(50_000),
     cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('edgepush_sticky'),
     /** Mode `pin`: how long a learned session→shard pin lives. */
     pinSeconds: z.number().int().positive().default(86_400),
+    /**
+     * Per-client create rate limit (worker/create-rate-limit.ts): sessions one address (IPv6: one
+     * /64) may create per minute, sustained, and how many at once; creates beyond the burst wait
+     * their turn briefly, and only those that would wait too long are refused. 0 = off.
+     */
+    createsPerMinute: z.number().min(0).default(120),
+    createBurst: z.number().int().min(1).default(60),
     /** Per-domain maximum stream duration (guide §5); 0 = off. */
     maxSessionMinutes: z.number().min(0).default(0),
     /** ± fraction applied to maxSessionMinutes per stream so a cohort does not reconnect at once. */

@@ -12,6 +12,7 @@ import { conerrCodeOf, conokOf } from './tlcp.ts';
 import { count } from './registry-client.ts';
 import { callShard, callShardForText, shardFailed, ShardCallFailed, type CallKind } from './origin-call.ts';
 import { OriginStream } from './relayed-stream.ts';
+import { admitCreate, createRefusedResponse } from './create-rate-limit.ts';
 
 /**
  * HTTP TLCP requests. Bodies are small (one create, one bind, a batch of control lines; the edge
@@ -105,6 +106,8 @@ async function bindSession(er: EdgeRequest, request: Request, shard: string, pat
  * reached an origin otherwise is never retried.
  */
 async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
+  const admission = await admitCreate(er);
+  if (!admission.admitted) return createRefusedResponse(admission);
   let refused: { placement: Placement; opened: Opened } | null = null;
   let avoid: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {

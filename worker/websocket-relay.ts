@@ -12,6 +12,7 @@ import { count } from './registry-client.ts';
 import { callShard, shardFailed, ShardCallFailed } from './origin-call.ts';
 import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
 import type { StreamOutcome } from './relayed-stream.ts';
+import { admitCreate, CREATE_REFUSED_CLOSE } from './create-rate-limit.ts';
 
 const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
@@ -131,6 +132,7 @@ class SocketRelay {
     this.polling = scanParam(params, 'LS_polling') === 'true';
     let socket: WebSocket | null = null;
     if (this.creating) {
+      if (!(await admitCreate(this.er)).admitted) return this.close(CREATE_REFUSED_CLOSE.code, CREATE_REFUSED_CLOSE.reason, 'broken');
       for (let attempt = 0; attempt < 2 && !socket && this.state === 'connecting'; attempt++) {
         const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined, avoid: this.shard || undefined });
         if (!placement) break;

@@ -41,6 +41,8 @@ export interface EdgeHandle {
   /** The same edge under another loopback name: http://<name>:<port> (see `resolveLocalhostNames`). */
   urlFor(hostname: string): string;
   readonly secrets: EdgeSecrets;
+  /** Where workerd keeps this edge's Durable Object state (SQLite files), for tests that look inside. */
+  readonly persistDir: string;
   /** fetch of an admin endpoint with the admin secret. */
   admin(pathname: string, init?: RequestInit): Promise<Response>;
   /** Stops workerd and starts it again on the same port, with the Durable Objects' state kept. */
@@ -78,6 +80,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     url,
     urlFor: (hostname) => `http://${hostname}:${port}`,
     secrets,
+    persistDir,
     admin: (pathname, init = {}) =>
       fetch(`${url}${pathname}`, { ...init, headers: { authorization: `Bearer ${secrets.admin}`, 'content-type': 'application/json', ...init.headers } }),
     async restart() {
