@@ -46,6 +46,7 @@ beforeAll(async () => {
       { host: 'pair.localhost', modes: ['path', 'session-id'], shards: ['f1', 'f2'] },
       { host: 'stall.localhost', modes: ['path', 'session-id'], shards: ['stall'] },
       { host: 'pin.localhost', modes: ['pin'], shards: ['r1'] },
+      { host: 'ip.localhost', modes: ['ip'], shards: ['f1', 'f2'] },
     ],
   });
   await waitUntil(async () => (await fetch(`${edge.urlFor('pair.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
@@ -77,9 +78,9 @@ async function status(): Promise<{ shards: ShardView[]; counters: Record<string,
 const counter = async (name: string) => (await status()).counters[name] ?? 0;
 
 /** node:http, so the request carries the domain's Host header and waits as long as the edge takes. */
-function post(host: string, path: string, body: string): Promise<{ status: number; text: string }> {
+function post(host: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method: 'POST', headers: { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8' } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method: 'POST', headers: { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8', ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -202,6 +203,27 @@ describe('session pins', () => {
       );
     } finally {
       socket.close();
+    }
+  });
+});
+
+describe('a source-IP association that moved under a live session', () => {
+  it('never sends the session to another shard: the edge answers 20 (re-create), not the shard its fatal 11/21', async () => {
+    const client = { 'cf-connecting-ip': '198.51.100.7' };
+    const created = await post('ip.localhost', '/lightstreamer/create_session.txt', CREATE, client);
+    const id = /CONOK,([^,]+),/.exec(created.text)![1];
+    const home = id.split('.')[0];
+    const other = home === 'f1' ? 'f2' : 'f1';
+    const control = () => post('ip.localhost', `/lightstreamer/control.txt?LS_session=${id}`, 'LS_reqId=1&LS_op=delete&LS_subId=99\r\n', client);
+    expect((await control()).text).toMatch(/^REQERR,1,19,/);
+    // The session's shard takes no new sessions: the next create from the same address moves the association.
+    await edge.admin(`/_edge/api/shards/${home}/weight`, { method: 'PUT', body: JSON.stringify({ weight: 0 }) });
+    try {
+      const moved = await post('ip.localhost', '/lightstreamer/create_session.txt', CREATE, client);
+      expect(/CONOK,([^,]+),/.exec(moved.text)![1].split('.')[0]).toBe(other);
+      expect((await control()).text).toBe('REQERR,1,20,Session not found\r\n');
+    } finally {
+      await edge.admin(`/_edge/api/shards/${home}/weight`, { method: 'PUT', body: JSON.stringify({ weight: null }) });
     }
   });
 });

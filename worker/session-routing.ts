@@ -92,7 +92,11 @@ export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise
   }
   const home = candidates[0];
   if (candidates.some((c) => c.shard !== home?.shard)) count('stickinessViolations');
-  if (!home || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
+  // An id that names one of our shards says where the session is, whatever the domain's modes: any
+  // other shard would answer the fatal 21 (wrong instance), where "gone" makes the client re-create.
+  const named = id ? shardOfSessionId(id) : null;
+  const elsewhere = !!home && named !== null && er.config.shards.has(named) && named !== home.shard;
+  if (!home || elsewhere || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
     // A pin outlives a connection this isolate just failed to make (the registry has yet to rule on
     // the shard); it goes only when its shard left the pool or the registry declared it down.
     if (id && home?.via === 'pin' && !(inPool(er, home.shard) && isAlive(er.snapshot, home.shard))) forgetPin(er, id);
