@@ -9,7 +9,7 @@ import { startRedis } from '../test/support/redis.ts';
 import { connect, subscribe } from '../test/support/ls-recorder.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
-const TOKEN = 'bench-token';
+const TOKEN = 'bench-publish-token';
 
 const redis = await startRedis();
 const env = { REDIS_URL: redis.url, PUBLISH_TOKEN: TOKEN, LOG_LEVEL: 'error' };

@@ -10,7 +10,7 @@ import { startOrigin } from '../test/support/origin.ts';
 import { newSecrets, resolveLocalhostNames, startEdge } from '../test/support/edge.ts';
 
 const samples = Number(process.argv[2] ?? 300);
-const TOKEN = 'bench-token';
+const TOKEN = 'bench-publish-token';
 const secrets = newSecrets();
 resolveLocalhostNames();
 

@@ -39,7 +39,7 @@ const MEASURE_S = Number(args.seconds);
 const WARMUP_S = Number(args.warmup);
 const WINDOWS = Number(args.windows);
 const WRITE_DELAY_MS = args['write-delay'];
-const TOKEN = 'bench-token';
+const TOKEN = 'bench-publish-token';
 const ITEMS = ['fan1', 'fan2', 'fan3', 'fan4'];
 const FIELDS = ['bid', 'ask', 'last', 'time'];
 

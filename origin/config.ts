@@ -176,7 +176,12 @@ const controlLink = z.string().superRefine((v, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const token = z.string().regex(SECRET_SHAPE, { error: 'must be printable ASCII without spaces' });
+/** Shorter secrets are within reach of guessing; each one publishes, ends sessions or forges client addresses. */
+const MIN_SECRET_LENGTH = 16;
+const token = z
+  .string()
+  .regex(SECRET_SHAPE, { error: 'must be printable ASCII without spaces' })
+  .min(MIN_SECRET_LENGTH, { error: `must be at least ${MIN_SECRET_LENGTH} characters` });
 
 /**
  * Reads and validates the configuration; throws a `ConfigError` listing every bad variable.

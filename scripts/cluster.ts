@@ -4,10 +4,15 @@
  *
  * If `redis-server` is installed (or REDIS_URL is set) the shards share one feed through it;
  * otherwise each shard runs the embedded bus and nothing but Node is needed.
+ *
+ * Once the cluster is up, a process that dies is reported and restarted (scripts/supervisor.ts): kill
+ * a shard and watch its clients fail over and the shard come back. Ctrl-C stops everything.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
+import { Supervisor } from './supervisor.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'node_modules/.bin');
@@ -17,6 +22,8 @@ const SHARDS = [
   { id: 's2', port: Number(process.env.SHARD2_PORT ?? 8082) },
 ];
 const REDIS_PORT = Number(process.env.REDIS_PORT ?? 6390);
+/** wrangler's own default when unset; a second cluster on one machine needs another. */
+const EDGE_INSPECTOR_PORT = process.env.EDGE_INSPECTOR_PORT;
 
 // Fresh secrets per run: nothing guessable is ever listening, even on loopback.
 const secret = () => randomBytes(24).toString('base64url');
@@ -39,90 +46,102 @@ const LOCAL_DOMAINS = [
   { host: 'partial.localhost', modes: ['partial'], controlLink: 'origin', note: 'only S through the edge' },
 ];
 
-const children: { name: string; child: ChildProcess }[] = [];
-let stopping = false;
+const supervisor = new Supervisor({
+  report: (line) => process.stdout.write(`${line}\n`),
+  launchFailed: (name, cause) => {
+    process.stderr.write(`${name} exited (${cause}) before it was up; stopping the cluster\n`);
+    void shutdown(1);
+  },
+});
+let stopping: Promise<never> | undefined;
 
 function step(message: string): void {
   process.stdout.write(`• ${message}\n`);
 }
 
-function start(name: string, command: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = (line: string) => (line.trim() ? `[${name}] ${line}\n` : '');
-  const relay = (stream: NodeJS.WriteStream) => (chunk: Buffer) =>
-    stream.write(chunk.toString('utf8').split('\n').map(prefix).join(''));
-  child.stdout!.on('data', relay(process.stdout));
-  child.stderr!.on('data', relay(process.stderr));
-  child.once('exit', (code, signal) => {
-    if (stopping) return;
-    process.stderr.write(`${name} exited (${signal ?? code}); stopping the cluster\n`);
-    void shutdown(1);
-  });
-  children.push({ name, child });
-  return child;
-}
-
-async function waitFor(url: string, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
+/** Whether `url` answers at all, or answers 200 when `okOnly`. */
+async function answers(url: string, okOnly: boolean): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    return res.ok || !okOnly;
+  } catch {
+    return false;
   }
-  throw new Error(`${what} did not answer at ${url} within ${timeoutMs / 1000} s`);
 }
 
-async function shutdown(code: number): Promise<never> {
-  stopping = true;
-  await Promise.all(
-    children.map(
-      ({ child }) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-        }),
-    ),
-  );
-  process.exit(code);
+function acceptsTcp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const done = (up: boolean) => {
+      socket.destroy();
+      resolve(up);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(2_000, () => done(false));
+  });
+}
+
+async function upWithin(name: string, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${name} was not up within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  try {
+    await Promise.race([supervisor.whenUp(name), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function shutdown(code: number): Promise<never> {
+  stopping ??= supervisor.stop().then(() => process.exit(code));
+  return stopping;
 }
 
 function redisUrl(): string | undefined {
   if (process.env.REDIS_URL) return process.env.REDIS_URL;
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
   step(`redis-server found: starting it on 127.0.0.1:${REDIS_PORT} so the shards share one feed`);
-  start('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '/dev/null'], {});
+  supervisor.start({
+    name: 'redis',
+    command: 'redis-server',
+    args: ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--logfile', '/dev/null'],
+    env: {},
+    isUp: () => acceptsTcp(REDIS_PORT),
+  });
   return `redis://127.0.0.1:${REDIS_PORT}`;
 }
 
 async function main(): Promise<void> {
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  // A terminal's Ctrl-C reaches npm and this process both, and npm forwards it once more: one stop.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
 
   const redis = redisUrl();
   if (!redis) step('no redis-server: each shard runs the embedded bus (set REDIS_URL to share one feed)');
 
   for (const shard of SHARDS) {
     step(`starting origin ${shard.id} on http://127.0.0.1:${shard.port}`);
-    start(shard.id, process.execPath, ['--import', 'tsx', 'origin/main.ts'], {
-      PORT: String(shard.port),
-      SHARD_ID: shard.id,
-      // Only the `partial` domain lets this through: there CR traffic goes straight to the origin.
-      CONTROL_LINK: `127.0.0.1:${shard.port}`,
-      EDGE_SECRET,
-      ADMIN_TOKEN: ORIGIN_ADMIN_TOKEN,
-      PUBLISH_TOKEN,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      ...(redis ? { REDIS_URL: redis } : {}),
+    supervisor.start({
+      name: shard.id,
+      command: process.execPath,
+      args: ['--import', 'tsx', 'origin/main.ts'],
+      env: {
+        PORT: String(shard.port),
+        SHARD_ID: shard.id,
+        // Only the `partial` domain lets this through: there CR traffic goes straight to the origin.
+        CONTROL_LINK: `127.0.0.1:${shard.port}`,
+        EDGE_SECRET,
+        ADMIN_TOKEN: ORIGIN_ADMIN_TOKEN,
+        PUBLISH_TOKEN,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        ...(redis ? { REDIS_URL: redis } : {}),
+      },
+      isUp: () => answers(`http://127.0.0.1:${shard.port}/lightstreamer/healthcheck`, true),
     });
   }
-  await Promise.all(SHARDS.map((s) => waitFor(`http://127.0.0.1:${s.port}/lightstreamer/healthcheck`, `origin ${s.id}`)));
+  await Promise.all(SHARDS.map((s) => upWithin(s.id, 60_000)));
   step('origins answer');
 
   step(`starting the edge Worker in workerd on http://127.0.0.1:${EDGE_PORT}`);
@@ -134,14 +153,32 @@ async function main(): Promise<void> {
     COOKIE_SECRET,
     ORIGIN_ADMIN_TOKEN,
   };
-  start(
-    'edge',
-    path.join(BIN, 'wrangler'),
-    ['dev', '--ip', '127.0.0.1', '--port', String(EDGE_PORT), '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+  const healthcheck = `http://127.0.0.1:${EDGE_PORT}/lightstreamer/healthcheck`;
+  supervisor.start({
+    name: 'edge',
+    command: path.join(BIN, 'wrangler'),
+    args: [
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(EDGE_PORT),
+      ...(EDGE_INSPECTOR_PORT ? ['--inspector-port', EDGE_INSPECTOR_PORT] : []),
+      '--log-level',
+      'warn',
+      ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
+    ],
     // No network here or in many deployments' CI: skip fetching the Request.cf template.
-    { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-  );
-  await waitFor(`http://127.0.0.1:${EDGE_PORT}/lightstreamer/healthcheck`, 'the edge', 90_000);
+    env: { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+    // The edge process is up when it answers; 503 only says no shard is healthy right now.
+    isUp: () => answers(healthcheck, false),
+  });
+  await upWithin('edge', 90_000);
+  const deadline = Date.now() + 30_000;
+  while (!(await answers(healthcheck, true))) {
+    if (Date.now() > deadline) throw new Error(`the edge found no healthy shard within 30 s (${healthcheck})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
   const edge = `http://127.0.0.1:${EDGE_PORT}`;
   process.stdout.write(
@@ -151,6 +188,7 @@ async function main(): Promise<void> {
       `  edge status page   ${edge}/_edge/status   (admin secret: ${ADMIN_SECRET})`,
       ...SHARDS.map((s) => `  dashboard ${s.id}       http://127.0.0.1:${s.port}/dashboard`),
       `  publish token      ${PUBLISH_TOKEN}`,
+      `  watch a failover   kill -9 ${supervisor.pidOf(SHARDS[0].id)}   (shard ${SHARDS[0].id}; it is restarted)`,
       '',
       '  every pinning mode (browsers resolve *.localhost; other clients need /etc/hosts entries):',
       ...LOCAL_DOMAINS.map((d) => `    ${(d.host === '*' ? `http://127.0.0.1:${EDGE_PORT}` : `http://${d.host}:${EDGE_PORT}`).padEnd(36)} ${d.note}`),

@@ -40,7 +40,7 @@ describe('edge configuration', () => {
   it('refuses a cookie domain without COOKIE_SECRET, naming it', () => {
     const env = { SHARDS: JSON.stringify(SHARDS), DOMAINS: '[{"host":"sticky.example.com","modes":["cookie"]}]' };
     expect(() => configOf(env)).toThrow(/DOMAINS\[0\] \(sticky\.example\.com\) uses mode "cookie" but the COOKIE_SECRET secret is not set/);
-    expect(configOf({ ...env, COOKIE_SECRET: 'x' }).domains[0].host).toBe('sticky.example.com');
+    expect(configOf({ ...env, COOKIE_SECRET: 'x'.repeat(16) }).domains[0].host).toBe('sticky.example.com');
   });
 
   it('matches hosts exactly, then by wildcard suffix, then the default domain', () => {

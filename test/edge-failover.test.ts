@@ -260,9 +260,9 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
       const id = await socket.create();
       const constrain = () => post('pinexpiry.localhost', `/lightstreamer/control.txt?LS_session=${id}`, 'LS_reqId=1&LS_op=constrain&LS_requested_max_bandwidth=unlimited\r\n');
       expect(await constrain()).toBe('REQOK,1\r\n');
-      await new Promise((r) => setTimeout(r, 2_500));
-      // The edge's own answer: the session is alive on its shard, but nothing may route to it any more.
-      expect(await constrain()).toBe('REQERR,1,20,Session not found\r\n');
+      // The edge's own answer once the 2 s pin expired: the session is alive on its shard, but nothing
+      // may route to it any more.
+      await waitUntil(async () => (await constrain()) === 'REQERR,1,20,Session not found\r\n', 10_000, () => 'the pin never expired');
     } finally {
       socket.close();
     }

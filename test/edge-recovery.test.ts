@@ -111,10 +111,12 @@ describe.each([
         20_000,
         () => `updates missing after the drop: ${subscribers.map((s) => `${s.transport} ${s.watched.statuses.join('>')} raw ${values(s.raw).length} merge ${values(s.merge).length}`).join(' | ')}`,
       );
-      // Let anything duplicated arrive before counting.
-      await new Promise((r) => setTimeout(r, 300));
+      // A duplicate would come before an update published after all of them: once that one is in, count.
+      const last = String(UPDATES + 1);
+      await publishTo(UPDATES + 1);
+      await waitUntil(() => subscribers.every((s) => values(s.raw).at(-1) === last && values(s.merge).at(-1) === last), 10_000, () => 'the closing update never arrived');
 
-      const expected = Array.from({ length: UPDATES }, (_, i) => String(i + 1));
+      const expected = Array.from({ length: UPDATES + 1 }, (_, i) => String(i + 1));
       for (const [i, s] of subscribers.entries()) {
         expect(values(s.raw), s.transport).toEqual(expected);
         expect(values(s.merge), s.transport).toEqual(expected);

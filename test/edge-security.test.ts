@@ -170,6 +170,84 @@ describe('never an open proxy', () => {
   });
 });
 
+describe('operator API: changes only with a bearer token and a JSON body', () => {
+  interface ShardState {
+    id: string;
+    draining: boolean;
+    shedPending: number;
+    weight: number;
+  }
+  const shardState = async (id: string): Promise<ShardState> => {
+    const { shards } = (await (await edge.admin('/_edge/api/status')).json()) as { shards: ShardState[] };
+    return shards.find((s) => s.id === id)!;
+  };
+  const basic = () => `Basic ${btoa(`operator:${secrets.admin}`)}`;
+
+  it('refuses a cross-site form POST carrying the browser\'s cached Basic credentials: the shard keeps serving', async () => {
+    // What a page on another site makes a logged-in operator's browser send, for each action.
+    const forms: [string, string, string][] = [
+      ['/_edge/api/shards/g1/drain', 'application/x-www-form-urlencoded', ''],
+      ['/_edge/api/shards/g1/shed', 'application/x-www-form-urlencoded', 'count=5'],
+      ['/_edge/api/shards/g1/undrain', 'multipart/form-data; boundary=x', '--x--\r\n'],
+      ['/_edge/api/shards/g1/shed', 'text/plain', '{"count":5}'],
+    ];
+    for (const [path, type, body] of forms) {
+      const res = await raw(path, body, { 'content-type': type, authorization: basic(), origin: 'https://evil.example.org', 'sec-fetch-site': 'cross-site' });
+      expect(res.status, `${path} ${type}`).toBe(401);
+      expect(res.headers['www-authenticate'], path).not.toMatch(/^Basic/);
+    }
+    expect(await shardState('g1')).toMatchObject({ draining: false, shedPending: 0 });
+  });
+
+  it('answers Basic credentials on a change with 401 and what to send instead', async () => {
+    const res = await fetch(`${edge.url}/_edge/api/shards/g1/drain`, { method: 'POST', headers: { authorization: basic(), 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: string }).error).toMatch(/Bearer/);
+    expect((await shardState('g1')).draining).toBe(false);
+  });
+
+  it('answers a change without a JSON body with 415, even with the bearer token', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', '']) {
+      const res = await fetch(`${edge.url}/_edge/api/shards/g1/shed`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secrets.admin}`, ...(type ? { 'content-type': type } : {}) },
+        body: type ? 'count=5' : null,
+      });
+      expect(res.status, type).toBe(415);
+      expect(((await res.json()) as { error: string }).error, type).toMatch(/application\/json/);
+    }
+    expect((await shardState('g1')).shedPending).toBe(0);
+  });
+
+  it('drains, undrains and weighs a shard with the bearer token and JSON', async () => {
+    const json = { authorization: `Bearer ${secrets.admin}`, 'content-type': 'application/json; charset=utf-8' };
+    try {
+      expect((await fetch(`${edge.url}/_edge/api/shards/g1/drain`, { method: 'POST', headers: json, body: '{}' })).status).toBe(200);
+      expect((await shardState('g1')).draining).toBe(true);
+    } finally {
+      expect((await fetch(`${edge.url}/_edge/api/shards/g1/undrain`, { method: 'POST', headers: json })).status).toBe(200);
+    }
+    expect((await shardState('g1')).draining).toBe(false);
+    try {
+      expect((await fetch(`${edge.url}/_edge/api/shards/g1/weight`, { method: 'PUT', headers: json, body: '{"weight":3}' })).status).toBe(200);
+      expect((await shardState('g1')).weight).toBe(3);
+    } finally {
+      await fetch(`${edge.url}/_edge/api/shards/g1/weight`, { method: 'PUT', headers: json, body: '{"weight":null}' });
+    }
+  });
+
+  it('takes Basic credentials only for the read-only shard pages', async () => {
+    const page = await fetch(`${edge.url}/_edge/shards/g1/api/status`, { headers: { authorization: basic() } });
+    expect(((await page.json()) as { shard: string }).shard).toBe('g1');
+    // A browser that meets a shard page without credentials is asked for them...
+    expect((await fetch(`${edge.url}/_edge/shards/g1/dashboard`)).headers.get('www-authenticate')).toMatch(/^Basic /);
+    // ...but the API, which the status page calls with the bearer token, never makes it ask.
+    const status = await fetch(`${edge.url}/_edge/api/status`, { headers: { authorization: basic() } });
+    expect(status.status).toBe(401);
+    expect(status.headers.get('www-authenticate')).toMatch(/^Bearer /);
+  });
+});
+
 describe('data path', () => {
   it('answers its own healthcheck while a shard is healthy, and CORS preflights through a shard', async () => {
     const health = await fetch(`${edge.url}/lightstreamer/healthcheck`);

@@ -49,9 +49,9 @@ describe('loadConfig', () => {
       CONTROL_LINK: 'https://push2.example.com:8443/edge',
       MAX_SESSION_DURATION_MINUTES: '1.5',
       KEEPALIVE_MS: '2000',
-      PUBLISH_TOKEN: 'pub-token',
-      ADMIN_TOKEN: 'admin-token',
-      EDGE_SECRET: 'edge-secret',
+      PUBLISH_TOKEN: 'publish-token-0123',
+      ADMIN_TOKEN: 'admin-token-012345',
+      EDGE_SECRET: 'edge-secret-012345',
       REDIS_URL: 'redis://:pw@127.0.0.1:6379/0',
       LOG_LEVEL: 'debug',
       SESSION_ID_STYLE: 'opaque',
@@ -67,9 +67,9 @@ describe('loadConfig', () => {
       controlLink: 'https://push2.example.com:8443/edge',
       maxSessionDurationMs: 90_000,
       keepaliveMs: 2000,
-      publishToken: 'pub-token',
-      adminToken: 'admin-token',
-      edgeSecret: 'edge-secret',
+      publishToken: 'publish-token-0123',
+      adminToken: 'admin-token-012345',
+      edgeSecret: 'edge-secret-012345',
       redisUrl: 'redis://:pw@127.0.0.1:6379/0',
       logLevel: 'debug',
       sessionIdStyle: 'opaque',
@@ -121,15 +121,15 @@ describe('loadConfig', () => {
 
   it('never prints secrets, only that they are wrong', () => {
     const problems = problemsOf({
-      EDGE_SECRET: 'top secret',
-      PUBLISH_TOKEN: 'pub\ttoken',
-      ADMIN_TOKEN: 'admin token',
+      EDGE_SECRET: 'top secret, do not share',
+      PUBLISH_TOKEN: 'pub\ttoken\tnumber\tone',
+      ADMIN_TOKEN: 'admin token for tests',
       REDIS_URL: 'http://:hunter2@127.0.0.1',
     });
     expect(problems).toEqual([
-      'PUBLISH_TOKEN=<hidden, 9 characters>: must be printable ASCII without spaces',
-      'ADMIN_TOKEN=<hidden, 11 characters>: must be printable ASCII without spaces',
-      'EDGE_SECRET=<hidden, 10 characters>: must be printable ASCII without spaces',
+      'PUBLISH_TOKEN=<hidden, 20 characters>: must be printable ASCII without spaces',
+      'ADMIN_TOKEN=<hidden, 21 characters>: must be printable ASCII without spaces',
+      'EDGE_SECRET=<hidden, 24 characters>: must be printable ASCII without spaces',
       'REDIS_URL=<hidden, 25 characters>: must be a redis:// or rediss:// URL',
     ]);
     expect(problems.join()).not.toMatch(/secret|hunter2|token/);
@@ -268,7 +268,7 @@ describe('npm run origin', () => {
     const origin = spawnManaged(...tsNode('origin/main.ts'), {
       PORT: String(port),
       SHARD_ID: 'bad shard',
-      EDGE_SECRET: 'not so secret',
+      EDGE_SECRET: 'not so secret at all',
       LISTENERS: JSON.stringify([{ protocol: 'https', port, certificates: [{ cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem' }] }]),
     });
     const [code] = await once(origin.child, 'exit');
@@ -278,7 +278,7 @@ describe('npm run origin', () => {
         'invalid configuration:',
         '  SHARD_ID="bad shard": must be 1-32 characters of A-Z a-z 0-9 _ -',
         '  LISTENERS[0].certificates[0]="/nonexistent/cert.pem": cert file cannot be read (ENOENT)',
-        '  EDGE_SECRET=<hidden, 13 characters>: must be printable ASCII without spaces',
+        '  EDGE_SECRET=<hidden, 20 characters>: must be printable ASCII without spaces',
         '',
       ].join('\n'),
     );

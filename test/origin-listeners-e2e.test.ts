@@ -204,7 +204,7 @@ describe('PROXY protocol listener behind a layer-4 balancer', () => {
 });
 
 describe('forwarded client addresses from the edge', () => {
-  const secret = 'edge-secret-e2e';
+  const secret = 'edge-secret-for-e2e';
   let origin: OriginHandle;
 
   beforeAll(async () => {

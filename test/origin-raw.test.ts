@@ -9,7 +9,7 @@ import { connectClient, publish, watchSubscription, type WatchedClient, type Wat
 import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
 
 const TOKEN = 'raw-publish-token';
-const ADMIN = 'raw-admin-token';
+const ADMIN = 'raw-origin-admin-token';
 const FOREIGN = `other.${'A'.repeat(32)}`;
 let origin: OriginHandle;
 let bystander: WatchedClient;

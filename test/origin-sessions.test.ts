@@ -169,7 +169,7 @@ describe('operator end of a stream that must LOOP first', () => {
   // Updates wait a second before they are written, so the END finds them still pending.
   let delayed: OriginHandle;
   beforeAll(async () => {
-    delayed = await startOrigin({ PUBLISH_TOKEN: TOKEN, ADMIN_TOKEN: 'admin', WRITE_DELAY_MS: '1000' });
+    delayed = await startOrigin({ PUBLISH_TOKEN: TOKEN, ADMIN_TOKEN: 'delayed-admin-token', WRITE_DELAY_MS: '1000' });
   });
   afterAll(async () => {
     await delayed?.stop();
@@ -188,7 +188,7 @@ describe('operator end of a stream that must LOOP first', () => {
     let text = '';
     while (!text.includes('SUBOK,1,')) text += (await reader.read()).value ?? '';
     await publish(delayed.url, TOKEN, { item: 'ended', fields: { v: 'x'.repeat(4000) } });
-    const ended = await fetch(`${delayed.url}/api/sessions/end`, { method: 'POST', headers: { authorization: 'Bearer admin' }, body: '{"all":true}' });
+    const ended = await fetch(`${delayed.url}/api/sessions/end`, { method: 'POST', headers: { authorization: 'Bearer delayed-admin-token' }, body: '{"all":true}' });
     expect(await ended.json()).toMatchObject({ ended: 1 });
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
     expect(text).toMatch(/LOOP,0\r\n$/);

@@ -67,11 +67,11 @@ describe('publish API bodies', () => {
 describe('POST /api/publish', () => {
   it('answers 503 with a message while Redis is down, and 200 again once it is back', async () => {
     const redis = await startRedis();
-    const origin = await startOrigin({ REDIS_URL: redis.url, PUBLISH_TOKEN: 'pub' });
+    const origin = await startOrigin({ REDIS_URL: redis.url, PUBLISH_TOKEN: 'publish-test-token' });
     const post = async (body: unknown) => {
       const res = await fetch(`${origin.url}/api/publish`, {
         method: 'POST',
-        headers: { authorization: 'Bearer pub', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer publish-test-token', 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };

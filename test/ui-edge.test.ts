@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
+import { chartsDrawn, launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
 import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 
@@ -110,7 +110,7 @@ describe('operator pages through the edge', () => {
     await page.goto(`${edge.url}/_edge/shards/${survivor.shardId}/dashboard`);
     await expect.poll(() => page.textContent('#shard'), { timeout: 10_000 }).toBe(survivor.shardId);
     await expect.poll(() => page.getAttribute('#link', 'class')).toContain('ok');
-    await page.waitForTimeout(3_000);
+    await chartsDrawn(page, 3);
     await screenshot(page, 'dashboard-edge');
     await page.close();
   });

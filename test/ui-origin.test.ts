@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
+import { chartsDrawn, launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 
 /** The demo page and the monitoring dashboard, served by one real origin, in a real browser. */
@@ -99,7 +99,7 @@ describe('monitoring dashboard on an origin', () => {
     expect(Number(await wsRow.textContent())).toBeGreaterThanOrEqual(1);
     expect(await page.getAttribute('#link', 'class')).toContain('ok');
     // A few samples in, so the charts have lines to show in the screenshot.
-    await page.waitForTimeout(4_000);
+    await chartsDrawn(page, 4);
     await screenshot(page, 'dashboard-origin');
     await Promise.all([page.close(), demo.close()]);
   });

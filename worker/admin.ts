@@ -1,9 +1,10 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { except } from 'hono/combine';
 import { z } from 'zod';
 import type { EdgeEnv } from './edge-request.ts';
 import { configOf } from './config.ts';
 import { freshSnapshot, registryOf, rosterOf, settingsOf } from './registry-client.ts';
-import { requireAdmin } from './admin-auth.ts';
+import { requireAdmin, requireJson } from './admin-auth.ts';
 import { urlTransport } from '../objects/shard-transport.ts';
 import type { RegistryStatus } from '../objects/shard-registry.ts';
 import { clientFactsOf, originHeaders } from './forwarding.ts';
@@ -14,7 +15,13 @@ import { clientFactsOf, originHeaders } from './forwarding.ts';
  * never through the balancing route, and only to those read-only origin pages.
  */
 export const admin = new Hono<EdgeEnv>();
-admin.use('*', requireAdmin);
+
+const READ = ['GET', 'HEAD'];
+const isRead = (c: Context) => READ.includes(c.req.method);
+// Every change, on any route here now or later: a bearer token and a JSON body (see admin-auth.ts).
+admin.use('*', except(isRead, requireAdmin('bearer'), requireJson));
+admin.on(READ, '/api/*', requireAdmin('bearer'));
+admin.on(READ, '/shards/*', requireAdmin('bearer-or-basic'));
 
 admin.get('/api/status', async (c) => {
   const config = configOf(c.env);

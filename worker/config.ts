@@ -109,6 +109,9 @@ export interface RawConfig {
   readonly SNAPSHOT_TTL_MS?: unknown;
   readonly MOVE_RATE?: unknown;
   readonly COOKIE_SECRET?: string;
+  readonly ADMIN_SECRET?: string;
+  readonly EDGE_SECRET?: string;
+  readonly ORIGIN_ADMIN_TOKEN?: string;
 }
 
 export class ConfigError extends Error {}
@@ -169,12 +172,25 @@ export function parseConfig(rawShards: unknown, rawDomains: unknown, rawTiming: 
   return { shards, domains, shardHosts, timing };
 }
 
-const RAW_KEYS = ['SHARDS', 'DOMAINS', 'PROBE_INTERVAL_MS', 'SNAPSHOT_TTL_MS', 'MOVE_RATE', 'COOKIE_SECRET'] as const;
+/** Secrets short enough to guess are refused: each one opens admin access or forges trust. */
+const SECRETS = ['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN'] as const;
+const MIN_SECRET_LENGTH = 16;
+
+function checkSecrets(env: RawConfig): void {
+  for (const name of SECRETS) {
+    const length = env[name]?.length ?? 0;
+    // Empty counts as unset, as for the origin's variables. The value itself is never shown.
+    if (length > 0 && length < MIN_SECRET_LENGTH) throw new ConfigError(`the ${name} secret is shorter than ${MIN_SECRET_LENGTH} characters`);
+  }
+}
+
+const RAW_KEYS = ['SHARDS', 'DOMAINS', 'PROBE_INTERVAL_MS', 'SNAPSHOT_TTL_MS', 'MOVE_RATE', ...SECRETS] as const;
 let cached: { raw: unknown[]; config: EdgeConfig } | undefined;
 
 export function configOf(env: RawConfig): EdgeConfig {
   const raw = RAW_KEYS.map((k) => env[k]);
   if (cached && raw.every((v, i) => v === cached!.raw[i])) return cached.config;
+  checkSecrets(env);
   const config = parseConfig(env.SHARDS, env.DOMAINS, env);
   const cookieDomain = config.domains.findIndex((d) => d.modes.includes('cookie'));
   // Without the secret no cookie verifies: every session of the domain would be lost on its first CR.

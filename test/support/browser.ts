@@ -63,3 +63,20 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/**
+ * Resolves once the origin dashboard open in `page` has drawn at least `samples` samples: a data
+ * answer carries them, and the page asks for the next one only after drawing the last.
+ */
+export async function chartsDrawn(page: Page, samples: number): Promise<void> {
+  const isData = (url: string) => new URL(url).pathname.endsWith('/dashboard/data');
+  const enough = async (body: Promise<unknown>) => {
+    try {
+      return ((await body) as { samples: unknown[] }).samples.length >= samples;
+    } catch {
+      return false;
+    }
+  };
+  await page.waitForResponse(async (res) => isData(res.url()) && (await enough(res.json())), { timeout: 20_000 });
+  await page.waitForRequest((req) => isData(req.url()), { timeout: 20_000 });
+}
