@@ -11,19 +11,14 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { Supervisor } from './supervisor.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const BIN = path.join(ROOT, 'node_modules/.bin');
 const EDGE_PORT = Number(process.env.EDGE_PORT ?? 8787);
 const SHARDS = [
   { id: 's1', port: Number(process.env.SHARD1_PORT ?? 8081) },
   { id: 's2', port: Number(process.env.SHARD2_PORT ?? 8082) },
 ];
 const REDIS_PORT = Number(process.env.REDIS_PORT ?? 6390);
-/** wrangler's own default when unset; a second cluster on one machine needs another. */
-const EDGE_INSPECTOR_PORT = process.env.EDGE_INSPECTOR_PORT;
 
 // Fresh secrets per run: nothing guessable is ever listening, even on loopback.
 const secret = () => randomBytes(24).toString('base64url');
@@ -156,20 +151,10 @@ async function main(): Promise<void> {
   const healthcheck = `http://127.0.0.1:${EDGE_PORT}/lightstreamer/healthcheck`;
   supervisor.start({
     name: 'edge',
-    command: path.join(BIN, 'wrangler'),
-    args: [
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(EDGE_PORT),
-      ...(EDGE_INSPECTOR_PORT ? ['--inspector-port', EDGE_INSPECTOR_PORT] : []),
-      '--log-level',
-      'warn',
-      ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
-    ],
-    // No network here or in many deployments' CI: skip fetching the Request.cf template.
-    env: { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+    command: process.execPath,
+    args: ['--import', 'tsx', 'scripts/edge.ts'],
+    // Vars and secrets through the environment: never on a command line that `ps` shows.
+    env: { ...vars, EDGE_PORT: String(EDGE_PORT), WRANGLER_SEND_METRICS: 'false' },
     // The edge process is up when it answers; 503 only says no shard is healthy right now.
     isUp: () => answers(healthcheck, false),
   });

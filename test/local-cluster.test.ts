@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { waitUntil } from './support/edge.ts';
 import { freePort } from './support/ports.ts';
@@ -8,7 +10,7 @@ import { ROOT } from './support/process.ts';
 /**
  * `npm start` as a user runs it, on ports of its own: kill a shard and the launcher reports it dead
  * and brings it back while everything else keeps running; Ctrl-C then stops every process it
- * started, down to workerd under wrangler.
+ * started, down to the workerd the edge runs in.
  */
 
 interface Proc {
@@ -63,7 +65,7 @@ function edgePid(root: number): number | undefined {
   return descendants(root).find((p) => {
     try {
       const cmd = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
-      return cmd.some((arg) => arg.endsWith('/wrangler')) && cmd.includes('dev');
+      return cmd.includes('scripts/edge.ts');
     } catch {
       return false;
     }
@@ -82,8 +84,9 @@ afterAll(() => {
 
 it('restarts a killed shard while the rest keeps running, and Ctrl-C leaves no process behind', async () => {
   const ports = new Set<number>();
-  while (ports.size < 5) ports.add(await freePort());
-  const [edgePort, shard1Port, shard2Port, redisPort, inspectorPort] = [...ports];
+  while (ports.size < 4) ports.add(await freePort());
+  const [edgePort, shard1Port, shard2Port, redisPort] = [...ports];
+  const edgeState = mkdtempSync(path.join(os.tmpdir(), 'edgepush-cluster-state-'));
   // Its own process group, as in a terminal, where Ctrl-C signals the whole foreground group.
   launcher = spawn('npm', ['start'], {
     cwd: ROOT,
@@ -95,7 +98,7 @@ it('restarts a killed shard while the rest keeps running, and Ctrl-C leaves no p
       SHARD1_PORT: String(shard1Port),
       SHARD2_PORT: String(shard2Port),
       REDIS_PORT: String(redisPort),
-      EDGE_INSPECTOR_PORT: String(inspectorPort),
+      EDGE_STATE_DIR: edgeState,
     },
   });
   const root = launcher.pid!;
@@ -123,11 +126,12 @@ it('restarts a killed shard while the rest keeps running, and Ctrl-C leaves no p
   expect(output).not.toMatch(/(s2|edge|redis) is dead/);
 
   const started = descendants(root);
-  // workerd runs under wrangler, a grandchild of the launcher: it must go too.
+  // workerd runs under the edge process, a grandchild of the launcher: it must go too.
   expect(started.some((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').includes('workerd'))).toBe(true);
   process.kill(-root, 'SIGINT');
   // npm passes the launcher's clean exit on as an exit by the same signal, as a shell expects.
   const ending = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000))]);
   expect(ending).toMatch(/^exited \((0|SIGINT)\)$/);
   await waitUntil(() => started.every((p) => !isRunning(p)), 5_000, () => `left running: ${started.filter(isRunning).map((p) => p.pid).join(' ')}`);
+  rmSync(edgeState, { recursive: true, force: true });
 }, 240_000);
