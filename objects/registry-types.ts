@@ -14,6 +14,8 @@ export interface ShardView {
   readonly weight: number;
   /** Sessions the origin reported at the last probe. */
   readonly sessions: number;
+  /** When that probe ran (ms epoch): sessions placed since are not in `sessions` yet. */
+  readonly probedAt: number | null;
   /** When the shard last came back (ms epoch), for slow start; null while down. */
   readonly upSince: number | null;
   /**

@@ -197,6 +197,7 @@ export class ShardRegistry extends DurableObject<unknown> {
       draining: i.draining,
       weight: i.weightOverride ?? s.weight,
       sessions: h.sessions,
+      probedAt: h.lastProbeAt,
       upSince: h.upSince,
       ejected: h.ejectedUntil > Date.now(),
     };

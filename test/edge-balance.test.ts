@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pickShard, SLOW_START_MS } from '../worker/balance.ts';
 import type { ShardView } from '../objects/registry-types.ts';
+import { adoptSnapshot, notePlaced, placedSince } from '../worker/local-observations.ts';
 
 const shard = (id: string, sessions: number, over: Partial<ShardView> = {}): ShardView => ({
   id,
@@ -8,6 +9,7 @@ const shard = (id: string, sessions: number, over: Partial<ShardView> = {}): Sha
   draining: false,
   weight: 1,
   sessions,
+  probedAt: 0,
   upSince: 0,
   ejected: false,
   ...over,
@@ -46,5 +48,26 @@ describe('balancing: best of two weighted random choices', () => {
     const later = spread([shard('old', 100), shard('new', 0, { upSince: now - SLOW_START_MS })], 4_000, now);
     expect(fresh.new / 4_000).toBeLessThan(0.35);
     expect(later.new).toBe(4_000);
+  });
+});
+
+describe("this isolate's placements", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    adoptSnapshot({ takenAt: 0, shards: [] });
+  });
+
+  it('count until a registry probe has counted them: a new snapshot from an older probe keeps them', () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(10_000);
+    for (let i = 0; i < 3; i++) notePlaced('a');
+    // The registry's figures come from a probe before these placements: they still count.
+    adoptSnapshot({ takenAt: 10_500, shards: [shard('a', 4, { probedAt: 9_000 })] });
+    expect(placedSince('a', 9_000)).toBe(3);
+    vi.setSystemTime(12_000);
+    notePlaced('a');
+    // A probe after the first three counted them; the fourth is still news.
+    adoptSnapshot({ takenAt: 12_500, shards: [shard('a', 7, { probedAt: 11_000 })] });
+    expect(placedSince('a', 11_000)).toBe(1);
   });
 });

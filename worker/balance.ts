@@ -51,6 +51,6 @@ export function pickShard(all: readonly ShardView[], now = Date.now(), random: (
   const a = weightedPick(weights, random);
   const others = candidates.map((_, i) => i).filter((i) => i !== a);
   const b = others[weightedPick(others.map((i) => weights[i]), random)];
-  const load = (i: number) => (candidates[i].sessions + placedSince(candidates[i].id)) / Math.max(weights[i], 1e-9);
+  const load = (i: number) => (candidates[i].sessions + placedSince(candidates[i].id, candidates[i].probedAt)) / Math.max(weights[i], 1e-9);
   return (load(a) <= load(b) ? candidates[a] : candidates[b]).id;
 }

@@ -2,7 +2,7 @@ import type { Env } from './env.ts';
 import type { EdgeConfig } from './config.ts';
 import type { RegistrySettings } from '../objects/shard-registry.ts';
 import type { RosterEntry, ShardFailure, Snapshot } from '../objects/registry-types.ts';
-import { forgetLocalObservations, noteUnreachable } from './local-observations.ts';
+import { adoptSnapshot, noteUnreachable } from './local-observations.ts';
 
 /**
  * The isolate's view of the shard registry: a snapshot trusted for SNAPSHOT_TTL_MS, refreshed in the
@@ -51,7 +51,7 @@ async function sync(env: Env, config: EdgeConfig): Promise<Snapshot> {
     const next = await registryOf(env).sync(rosterOf(config), settingsOf(env, config), deltas);
     snapshot = next;
     refreshedAt = Date.now();
-    forgetLocalObservations();
+    adoptSnapshot(next);
     return next;
   } catch (err) {
     for (const [k, v] of Object.entries(deltas)) count(k, v);
