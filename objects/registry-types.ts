@@ -26,11 +26,13 @@ export interface ShardView {
 }
 
 /**
- * What an isolate saw go wrong on the way to a shard. `unreachable`: the connection failed (refused,
- * reset) or a gateway in front of the shard said so (502–504); `timeout`: no answer within the
- * call's deadline; `silent`: a stream that went quiet for longer than its keepalive allows.
+ * What an isolate saw go wrong on the way to a shard. `unreachable`: a connection could not be made
+ * (refused, reset) or a gateway in front of the shard said so (502–504); `timeout`: no answer within
+ * the call's deadline; `silent`: a stream that went quiet for longer than its keepalive allows;
+ * `broken`: an established connection that failed midway — an origin may drop one client's
+ * connection on purpose, so this alone proves nothing about the shard.
  */
-export type ShardFailure = 'unreachable' | 'timeout' | 'silent';
+export type ShardFailure = 'unreachable' | 'timeout' | 'silent' | 'broken';
 
 export interface Snapshot {
   readonly takenAt: number;

@@ -75,7 +75,7 @@ async function open(er: EdgeRequest, request: Request, shard: string, kind: Call
   try {
     return { res, stream, first: await stream.firstLine() };
   } catch {
-    shardFailed(er, shard, deadline.expired ? 'timeout' : 'unreachable');
+    shardFailed(er, shard, deadline.expired ? 'timeout' : 'broken');
     await stream.cancel();
     return null;
   } finally {

@@ -40,14 +40,22 @@ export class ShardCallFailed extends Error {
   }
 }
 
+const FAILURE_COUNTER: Readonly<Record<ShardFailure, string>> = {
+  unreachable: 'originUnreachable',
+  timeout: 'originTimeouts',
+  silent: 'silentStreams',
+  broken: 'originConnectionsBroken',
+};
+
 /**
  * Reports a failure seen on a call or stream: the isolate stops placing sessions on a shard it could
- * not reach until its next registry snapshot, and the registry probes the shard at once (and counts
- * timeouts towards ejection). A timeout alone never stops this isolate's traffic to the shard: a
- * client can make its own request slow, and that must not cost other clients their sessions.
+ * not connect to until its next registry snapshot, and the registry probes the shard at once (and
+ * counts timeouts towards ejection). Nothing else stops this isolate's traffic to the shard: a
+ * client can make its own request slow, an origin can drop one client's connection, and neither
+ * may cost other clients their sessions.
  */
 export function shardFailed(er: EdgeRequest, shard: string, failure: ShardFailure): void {
-  count(failure === 'unreachable' ? 'originUnreachable' : failure === 'timeout' ? 'originTimeouts' : 'silentStreams');
+  count(FAILURE_COUNTER[failure]);
   reportFailure(er.env, shard, failure, er.waitUntil);
 }
 
@@ -117,7 +125,7 @@ export async function callShardForText(er: EdgeRequest, shard: string, kind: Cal
     const text = await res.text();
     return { res, text };
   } catch (err) {
-    const failure: ShardFailure = deadline.expired ? 'timeout' : 'unreachable';
+    const failure: ShardFailure = deadline.expired ? 'timeout' : 'broken';
     shardFailed(er, shard, failure);
     throw new ShardCallFailed(shard, failure, err instanceof Error ? err.message : String(err));
   } finally {

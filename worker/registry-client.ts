@@ -89,7 +89,7 @@ export async function snapshotOf(env: Env, config: EdgeConfig, waitUntil: (p: Pr
 export function reportFailure(env: Env, shard: string, failure: ShardFailure, waitUntil: (p: Promise<unknown>) => void): void {
   if (failure === 'unreachable') noteUnreachable(shard);
   const due = unreported.has(shard);
-  unreported.set(shard, (unreported.get(shard) ?? 0) + (failure === 'unreachable' ? 0 : 1));
+  unreported.set(shard, (unreported.get(shard) ?? 0) + (failure === 'timeout' || failure === 'silent' ? 1 : 0));
   if (due) return;
   const wait = Math.max(0, (lastReportAt.get(shard) ?? 0) + REPORT_EVERY_MS - Date.now());
   waitUntil(

@@ -2,6 +2,7 @@ import type { EdgeRequest } from './edge-request.ts';
 import { END_MAX_DURATION, END_SHARD_LOST, conokOf } from './tlcp.ts';
 import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
 import { count } from './registry-client.ts';
+import { shardFailed } from './origin-call.ts';
 
 const encoder = new TextEncoder();
 const LF = 0x0a;
@@ -82,6 +83,8 @@ class ClientSide {
   private state: State = 'streaming';
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly watch: StreamWatch;
+  private readonly er: EdgeRequest;
+  private readonly shard: string;
   private atLineStart = true;
   /** The first bytes of the line in progress and of the last complete line. */
   private currentHead = '';
@@ -97,6 +100,8 @@ class ClientSide {
     rest: Uint8Array,
     private readonly options: ClientSideOptions,
   ) {
+    this.er = er;
+    this.shard = shard;
     this.watch = new StreamWatch(er, shard, options.polling, (ending) => this.endByEdge(ending));
     const keepalive = first === null ? null : conokOf(first)?.fields[3];
     if (keepalive) this.watch.expectKeepalive(Number(keepalive));
@@ -117,6 +122,7 @@ class ClientSide {
       chunk = await this.reader.read();
     } catch (err) {
       if (this.state === 'closed') return;
+      shardFailed(this.er, this.shard, 'broken');
       this.close('broken', false);
       // An error, not an end: the client sees the stream break at once and recovers the session.
       this.controller.error(err);

@@ -201,7 +201,7 @@ class SocketRelay {
     // Whatever the origin sent before closing (LOOP, END) reaches the client before the close does.
     socket.addEventListener('close', (ev) => {
       if (socket !== this.origin) return;
-      if (ev.code === 1006) shardFailed(this.er, this.shard, 'unreachable');
+      if (ev.code === 1006) shardFailed(this.er, this.shard, 'broken');
       void this.outbound.then(() => this.close(ev.code, ev.reason, this.lastWord ?? 'broken'));
     });
     socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error', 'broken'));
