@@ -98,6 +98,24 @@ describe('TLCP requests that are wrong', () => {
     expect(control.text).toMatch(/^REQERR,7,65,/);
   });
 
+  it('an LS_reqId that would inject a line or a field into the answer is refused, never echoed', async () => {
+    const injected = 'LS_reqId=1%0D%0AEND%2C48%2Cinjected&LS_op=destroy';
+    // For a session not held here (the answer echoes the id) …
+    const unknown = `${origin.shardId}.${'F'.repeat(32)}`;
+    const http = await post(`/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${unknown}`, injected);
+    expect(http.text).toBe('ERROR,65,missing or bad LS_reqId\r\n');
+    // … and over a WebSocket with no session yet.
+    const ws = new WebSocket(`ws://127.0.0.1:${origin.port}/lightstreamer`, WS_PROTOCOL);
+    const messages: string[] = [];
+    ws.on('message', (m: Buffer) => messages.push(m.toString()));
+    await once(ws, 'open');
+    ws.send(`control\r\n${injected}`);
+    ws.send(`msg\r\nLS_reqId=2%2C0&LS_message=x`);
+    await expect.poll(() => messages.length).toBe(2);
+    expect(messages).toEqual(['ERROR,65,missing or bad LS_reqId\r\n', 'ERROR,65,missing or bad LS_reqId\r\n']);
+    ws.close();
+  });
+
   it('a session this origin does not hold: code 20 on bind and control', async () => {
     const unknown = `${origin.shardId}.${'A'.repeat(32)}`;
     const before = await wrongInstanceCount();

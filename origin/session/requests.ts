@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
-import { ParamReader, TlcpSyntaxError, type Params } from '../../protocol/request.ts';
+import { ParamReader, TlcpSyntaxError, isRequestId, type Params } from '../../protocol/request.ts';
 import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
 import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, type SubscriptionSpec } from '../subscriptions/subscription.ts';
@@ -101,7 +101,7 @@ export function unreadable(err: unknown): Answer {
 export async function controlLine(session: Session, adapterSet: AdapterSet, params: Params, overWebSocket: boolean): Promise<Answer> {
   const r = new ParamReader(params);
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   let ack: boolean;
   try {
     ack = !overWebSocket || r.bool('LS_ack', true);
@@ -148,7 +148,7 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
 export function messageLine(session: Session, params: Params, overWebSocket: boolean): Answer {
   const r = new ParamReader(params);
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   try {
     const ack = !overWebSocket || r.bool('LS_ack', true);
     const text = r.required('LS_message');
@@ -173,7 +173,7 @@ export function messageLine(session: Session, params: Params, overWebSocket: boo
 /** The answer to a control or msg line for a session not held here. */
 export function missingSession(params: Params, wrongInstance: boolean): Answer {
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined) return unreadable(new TlcpSyntaxError('missing LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   return wrongInstance
     ? { line: n.reqerr(reqId, ReqErr.WRONG_INSTANCE, 'session belongs to another instance') }
     : { line: n.reqerr(reqId, ReqErr.SESSION_NOT_FOUND, 'session not found') };

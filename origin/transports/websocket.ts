@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { TlcpSyntaxError, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
+import { TlcpSyntaxError, isRequestId, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
 import type { TransportName } from '../telemetry.ts';
 import { bindRefusal } from '../session/registry.ts';
 import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
@@ -200,7 +200,7 @@ function textFrame(text: string): Buffer {
 
 function reqIdOf(line: string): string | null {
   const id = scanParam(line, 'LS_reqId');
-  return id !== null && /^\d{1,15}$/.test(id) ? id : null;
+  return isRequestId(id) ? id : null;
 }
 
 class WsStream implements Stream {
