@@ -63,13 +63,41 @@ describe('HTTP requests that are not TLCP', () => {
     await stillServing();
   });
 
-  it('oversized bodies, declared or chunked: 413 with a message, never buffered', async () => {
+  it('an oversized body declared beyond what the origin reads: 413 at once, and the connection closed', async () => {
     const declared = await raw(`POST /lightstreamer/control.txt HTTP/1.1\r\nhost: x\r\ncontent-length: ${64 * 1024 * 1024}\r\n\r\nLS_reqId=1`);
-    expect(declared).toMatch(/^HTTP\/1\.1 413 [^]*\r\nbody over \d+ bytes\n/);
-
-    const chunked = await post('/lightstreamer/control.txt', Buffer.alloc(2 * 1024 * 1024, 'LS_reqId=1&'));
-    expect(chunked).toEqual({ status: 413, text: expect.stringMatching(/^body over \d+ bytes\n$/) });
+    expect(declared).toMatch(/^HTTP\/1\.1 413 [^]*\r\nconnection: close\r\n[^]*\r\nbody over \d+ bytes\n/i);
     await stillServing();
+  });
+
+  // Answering and closing while the client still sends makes its kernel reset the connection, and
+  // the client loses the answer ("fetch failed", EPIPE: the flake of issue 8). A body of a few
+  // megabytes is read to its end (and dropped) before the 413, on a connection that stays usable.
+  it('an oversized body of a few megabytes, declared or chunked: 413 once it is all read, never buffered', async () => {
+    const body = Buffer.alloc(2 * 1024 * 1024, 'LS_reqId=1&');
+    const refused = { status: 413, text: expect.stringMatching(/^body over \d+ bytes\n$/) };
+    expect(await post('/lightstreamer/control.txt', body)).toEqual(refused);
+    // A stream has no length to declare: fetch sends it chunked.
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let sent = 0; sent < body.length; sent += 64 * 1024) controller.enqueue(Uint8Array.from(body.subarray(sent, sent + 64 * 1024)));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${origin.url}/lightstreamer/control.txt`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect({ status: chunked.status, text: await chunked.text() }).toEqual(refused);
+    const publish = await fetch(`${origin.url}/api/publish`, { method: 'POST', body: Uint8Array.from(body), headers: { authorization: `Bearer ${PUBLISH_TOKEN}` } });
+    expect(publish.status).toBe(413);
+
+    // The connection carries on: the next request on it is answered.
+    const oversized = Buffer.alloc(300 * 1024, 'x');
+    const both = await raw(
+      Buffer.concat([
+        Buffer.from(`POST /lightstreamer/control.txt HTTP/1.1\r\nhost: x\r\ncontent-length: ${oversized.length}\r\n\r\n`),
+        oversized,
+        Buffer.from('GET /lightstreamer/healthcheck HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'),
+      ]),
+    );
+    expect(both).toMatch(/^HTTP\/1\.1 413 [^]*\r\nbody over \d+ bytes\n[^]*HTTP\/1\.1 200 OK\r\n[^]*\r\nOK\r\n/);
   });
 
   it.each([

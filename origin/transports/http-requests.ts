@@ -44,7 +44,7 @@ export async function handleTlcpHttp(name: string, req: IncomingMessage, res: Se
     body = UTF8.decode(await readBody(req));
   } catch (err) {
     if (err instanceof BodyTooLarge) {
-      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', ...(err.unread ? { connection: 'close' } : {}) });
       res.end(`${err.message}\n`);
       return;
     }
