@@ -14,7 +14,10 @@
  *                     {"cert":"wildcard.pem","key":"wildcard.key"}]}]
  *
  * with CONTROL_LINK=push1.mycompany.com. `host` defaults to HOST; `proxyProtocol: true` makes a
- * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection.
+ * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection. `routes` says
+ * what a listener serves besides the healthcheck: a listener of LISTENERS serves TLCP only unless it
+ * lists more, so a public CR listener never exposes the API, metrics or dashboard by omission; the
+ * single HOST:PORT listener serves everything, as a local or private origin needs.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,6 +26,16 @@ import { z } from 'zod';
 import { SHARD_ID_PATTERN } from '../protocol/session-id.ts';
 
 /** One certificate of an HTTPS listener; PEM files, resolved against the working directory. */
+/**
+ * What a listener may serve, besides the healthcheck every listener answers (balancers probe it).
+ * `tlcp`: the TLCP requests and WebSockets; `api`: `/api/*` (status, publish, admin); `metrics`:
+ * `/metrics`; `dashboard`: `/dashboard`; `demo`: the demo page and its assets.
+ */
+export const ROUTES = ['tlcp', 'api', 'metrics', 'dashboard', 'demo'] as const;
+export type Route = (typeof ROUTES)[number];
+/** A listener of LISTENERS that names no routes: what a public CR listener needs. */
+export const DEFAULT_LISTENER_ROUTES: readonly Route[] = ['tlcp'];
+
 export interface CertificateConfig {
   readonly cert: string;
   readonly key: string;
@@ -41,6 +54,7 @@ interface ListenerBase {
   readonly port: number;
   /** Expect a PROXY protocol v1/v2 header first on every connection (layer-4 balancers). */
   readonly proxyProtocol: boolean;
+  readonly routes: ReadonlySet<Route>;
 }
 
 /** An `<http_server>` block. */
@@ -154,6 +168,7 @@ const listenerBase = {
   host: host.optional(),
   port,
   proxyProtocol: z.boolean({ error: 'must be true or false' }).default(false),
+  routes: z.array(z.enum(ROUTES, { error: `must be one of ${ROUTES.join(', ')}` }), { error: 'must be a list of routes' }).optional(),
 };
 
 const listener = z.discriminatedUnion(
@@ -262,7 +277,7 @@ function readListeners(
   problems: ConfigProblem[],
 ): ListenerConfig[] {
   if (value === undefined) {
-    return [{ name: 'default', protocol: 'http', host: defaultHost, port: defaultPort, proxyProtocol: false }];
+    return [{ name: 'default', protocol: 'http', host: defaultHost, port: defaultPort, proxyProtocol: false, routes: new Set(ROUTES) }];
   }
   let json: unknown;
   try {
@@ -286,6 +301,7 @@ function readListeners(
     ...l,
     name: l.name ?? `${l.protocol}-${i}`,
     host: l.host ?? defaultHost,
+    routes: new Set(l.routes ?? DEFAULT_LISTENER_ROUTES),
   }));
   checkListenerSet(result, problems);
   return result;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../origin/config.ts';
+import { ConfigError, ROUTES, loadConfig } from '../origin/config.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
 import { spawnManaged, tsNode } from './support/process.ts';
@@ -19,9 +19,9 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('loadConfig', () => {
-  it('defaults to one HTTP listener on 127.0.0.1:8080 and shard s1', () => {
+  it('defaults to one HTTP listener on 127.0.0.1:8080 serving every route, and shard s1', () => {
     expect(loadConfig({})).toEqual({
-      listeners: [{ name: 'default', protocol: 'http', host: '127.0.0.1', port: 8080, proxyProtocol: false }],
+      listeners: [{ name: 'default', protocol: 'http', host: '127.0.0.1', port: 8080, proxyProtocol: false, routes: new Set(ROUTES) }],
       shardId: 's1',
       serverName: 'edgepush s1',
       controlLink: null,
@@ -61,7 +61,7 @@ describe('loadConfig', () => {
       MAX_SESSIONS: '2000',
     });
     expect(config).toEqual({
-      listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false }],
+      listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false, routes: new Set(ROUTES) }],
       shardId: 'eu-west_2',
       serverName: 'Push server 2',
       controlLink: 'https://push2.example.com:8443/edge',
@@ -157,7 +157,7 @@ describe('LISTENERS', () => {
     const config = loadConfig({
       HOST: '127.0.0.2',
       LISTENERS: JSON.stringify([
-        { name: 'S', protocol: 'http', port: 8080, proxyProtocol: true },
+        { name: 'S', protocol: 'http', port: 8080, proxyProtocol: true, routes: ['tlcp', 'api', 'metrics'] },
         {
           name: 'CR',
           protocol: 'https',
@@ -171,13 +171,15 @@ describe('LISTENERS', () => {
       ]),
     });
     expect(config.listeners).toEqual([
-      { name: 'S', protocol: 'http', host: '127.0.0.2', port: 8080, proxyProtocol: true },
+      { name: 'S', protocol: 'http', host: '127.0.0.2', port: 8080, proxyProtocol: true, routes: new Set(['tlcp', 'api', 'metrics']) },
       {
         name: 'CR',
         protocol: 'https',
         host: '127.0.0.1',
         port: 8443,
         proxyProtocol: false,
+        // A listener that names no routes serves TLCP only: a public CR listener exposes nothing else.
+        routes: new Set(['tlcp']),
         certificates: [
           { cert: one.cert, key: one.key, serverName: 'push1.example.com' },
           { cert: two.cert, key: two.key },
@@ -203,6 +205,8 @@ describe('LISTENERS', () => {
     ['[{"protocol":"http","port":80,"proxy_protocol":true}]', [/^LISTENERS\[0\]=.*Unrecognized key: "proxy_protocol"/]],
     ['[{"protocol":"https","port":443,"certificates":[]}]', ['LISTENERS[0].certificates=[]: an https listener needs at least one certificate']],
     ['[{"protocol":"http","port":80,"certificates":[]}]', [/^LISTENERS\[0\]=.*Unrecognized key: "certificates"/]],
+    ['[{"protocol":"http","port":80,"routes":["tlcp","admin"]}]', ['LISTENERS[0].routes[1]="admin": must be one of tlcp, api, metrics, dashboard, demo']],
+    ['[{"protocol":"http","port":80,"routes":"api"}]', ['LISTENERS[0].routes="api": must be a list of routes']],
     [
       '[{"name":"A","protocol":"http","port":80},{"name":"A","protocol":"http","port":80}]',
       ['LISTENERS[1].name="A": is used by another listener', 'LISTENERS[1]=127.0.0.1:80: is also the address of listener "A"'],
