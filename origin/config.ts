@@ -107,6 +107,10 @@ export interface OriginConfig {
   readonly maxQueuedBytesPerSession: number;
   /** Subscriptions one session may hold; more are refused with REQERR (onSubscriptionError). */
   readonly maxSubscriptionsPerSession: number;
+  /** Items one subscription may name (its group); more are refused with REQERR. */
+  readonly maxItemsPerSubscription: number;
+  /** Items all the subscriptions of one session may name together; beyond, adds are refused with REQERR. */
+  readonly maxItemsPerSession: number;
   /** Sessions this origin holds at most; more creates get CONERR 5 and the client retries. */
   readonly maxSessions: number;
 }
@@ -248,6 +252,9 @@ export function loadConfig(env: Env = process.env): OriginConfig {
     writeDelayMs: read('WRITE_DELAY_MS', wholeNumber(0, 1000), 0),
     maxQueuedBytesPerSession: read('MAX_QUEUED_BYTES_PER_SESSION', wholeNumber(64 * 1024, 1024 ** 3), 4 * 1024 * 1024),
     maxSubscriptionsPerSession: read('MAX_SUBSCRIPTIONS_PER_SESSION', wholeNumber(1, 1_000_000), 1000),
+    // Item positions travel in U lines and key the per-event line cache (item-hub.ts): below 2^20.
+    maxItemsPerSubscription: read('MAX_ITEMS_PER_SUBSCRIPTION', wholeNumber(1, 100_000), 1000),
+    maxItemsPerSession: read('MAX_ITEMS_PER_SESSION', wholeNumber(1, 10_000_000), 10_000),
     maxSessions: read('MAX_SESSIONS', wholeNumber(1, 10_000_000), 100_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -57,6 +57,8 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       writeDelayMs: config.writeDelayMs,
       maxQueuedBytes: config.maxQueuedBytesPerSession,
       maxSubscriptions: config.maxSubscriptionsPerSession,
+      maxItemsPerSubscription: config.maxItemsPerSubscription,
+      maxItems: config.maxItemsPerSession,
       telemetry,
       logger,
       hubs,

@@ -36,6 +36,8 @@ describe('loadConfig', () => {
       writeDelayMs: 0,
       maxQueuedBytesPerSession: 4 * 1024 * 1024,
       maxSubscriptionsPerSession: 1000,
+      maxItemsPerSubscription: 1000,
+      maxItemsPerSession: 10_000,
       maxSessions: 100_000,
     });
   });
@@ -58,6 +60,8 @@ describe('loadConfig', () => {
       WRITE_DELAY_MS: '5',
       MAX_QUEUED_BYTES_PER_SESSION: '1048576',
       MAX_SUBSCRIPTIONS_PER_SESSION: '50',
+      MAX_ITEMS_PER_SUBSCRIPTION: '200',
+      MAX_ITEMS_PER_SESSION: '3000',
       MAX_SESSIONS: '2000',
     });
     expect(config).toEqual({
@@ -76,6 +80,8 @@ describe('loadConfig', () => {
       writeDelayMs: 5,
       maxQueuedBytesPerSession: 1024 * 1024,
       maxSubscriptionsPerSession: 50,
+      maxItemsPerSubscription: 200,
+      maxItemsPerSession: 3000,
       maxSessions: 2000,
     });
   });
@@ -101,6 +107,8 @@ describe('loadConfig', () => {
     ['MAX_QUEUED_BYTES_PER_SESSION', '1000', 'MAX_QUEUED_BYTES_PER_SESSION="1000": must be between 65536 and 1073741824'],
     ['MAX_QUEUED_BYTES_PER_SESSION', '4MB', 'MAX_QUEUED_BYTES_PER_SESSION="4MB": must be a whole number'],
     ['MAX_SUBSCRIPTIONS_PER_SESSION', '0', 'MAX_SUBSCRIPTIONS_PER_SESSION="0": must be between 1 and 1000000'],
+    ['MAX_ITEMS_PER_SUBSCRIPTION', '2000000', 'MAX_ITEMS_PER_SUBSCRIPTION="2000000": must be between 1 and 100000'],
+    ['MAX_ITEMS_PER_SESSION', 'many', 'MAX_ITEMS_PER_SESSION="many": must be a whole number'],
     ['MAX_SESSIONS', '-5', 'MAX_SESSIONS="-5": must be a whole number'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SESSION_ID_STYLE', 'uuid', 'SESSION_ID_STYLE="uuid": must be shard or opaque'],

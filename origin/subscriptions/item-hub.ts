@@ -4,8 +4,8 @@
  * list of an update is computed once per distinct schema, not once per session.
  */
 import type { Logger } from 'pino';
-import type { Bus, ItemEvent, ItemWatch } from '../bus/bus.ts';
-import { ItemState, rowCommandOf } from '../bus/item-state.ts';
+import type { Bus, FieldValues, ItemEvent, ItemWatch } from '../bus/bus.ts';
+import { ItemState, fieldValues, rowCommandOf } from '../bus/item-state.ts';
 import type { Telemetry } from '../telemetry.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
@@ -25,11 +25,23 @@ export function schemaOf(fields: readonly string[]): Schema {
   return { key: fields.join(' '), fields };
 }
 
+/**
+ * The item's state as of one seq, copied once for every subscription that starts at that seq (a
+ * group may name one item thousands of times): each part is copied on first use.
+ */
+interface FrozenState {
+  readonly seq: number;
+  merged?: FieldValues | null;
+  history?: readonly ItemEvent[];
+  rows?: readonly FieldValues[];
+}
+
 export class ItemHub {
   readonly consumers = new Set<ItemConsumer>();
   refs = 0;
   #state: ItemState | null = null;
   #watch: ItemWatch | null = null;
+  #frozen: FrozenState | null = null;
   readonly ready: Promise<void>;
 
   constructor(
@@ -57,9 +69,36 @@ export class ItemHub {
     return this.#state;
   }
 
+  /** The merged values now, for a MERGE snapshot; they stay as they are whatever comes next. */
+  frozenMerged(): FieldValues | null {
+    const frozen = this.#frozenState();
+    if (frozen.merged === undefined) frozen.merged = this.state.merged && fieldValues(this.state.merged);
+    return frozen.merged;
+  }
+
+  /** The recent events now, oldest first, for a DISTINCT snapshot. */
+  frozenHistory(): readonly ItemEvent[] {
+    const frozen = this.#frozenState();
+    frozen.history ??= this.state.recentHistory();
+    return frozen.history;
+  }
+
+  /** The COMMAND rows now, in ADD order, for a COMMAND snapshot. */
+  frozenRows(): readonly FieldValues[] {
+    const frozen = this.#frozenState();
+    frozen.rows ??= [...this.state.rows.values()];
+    return frozen.rows;
+  }
+
   close(): void {
     this.#watch?.close();
     this.#watch = null;
+  }
+
+  #frozenState(): FrozenState {
+    const { seq } = this.state;
+    if (this.#frozen?.seq !== seq) this.#frozen = { seq };
+    return this.#frozen;
   }
 
   #dispatch(event: ItemEvent): void {
