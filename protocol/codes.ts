@@ -78,6 +78,7 @@ export const ReqErr = {
   ADAPTER_FAILURE: 66,
   /** A request the session's current state does not allow (e.g. unknown LS_op). */
   INVALID_REQUEST: 67,
+  /** Also: the items of a subscription could not be loaded in time (the shared bus unreachable). */
   INTERNAL: 68,
 } as const;
 

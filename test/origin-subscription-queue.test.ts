@@ -28,7 +28,7 @@ async function subscribed(mode: SubscriptionSpec['mode'], items: string[], field
   const hubs = new ItemHubs(bus, new Telemetry(), pino({ level: 'silent' }));
   const spec: SubscriptionSpec = { id: 1, mode, schema: schemaOf(fields), snapshot: false, maxFrequency: null, unfiltered: false, bufferSize: MAX_BUFFER };
   const sub = new Subscription(spec, out);
-  sub.start(await Promise.all(items.map((item) => hubs.acquire(item))));
+  sub.start(await hubs.acquireAll(items, 5_000));
   out.lines.length = 0;
   return { bus, sub };
 }

@@ -35,6 +35,11 @@ const MAX_SUBSCRIPTION_ID = 2 ** 31 - 1;
 /** Fields of one subscription's schema: every update of every item encodes that many values. */
 const MAX_SCHEMA_FIELDS = 1000;
 /**
+ * How long an add waits for the items this origin does not hold yet (read from the shared bus):
+ * with Redis unreachable or hung, the client hears REQERR after this, not never.
+ */
+const ITEMS_LOAD_TIMEOUT_MS = 4_000;
+/**
  * A full origin answers CONERR 5 after this pause: the 9.2 client retries a 5 at once, with no
  * backoff, so an immediate answer would turn every refused client into a tight request loop.
  */
@@ -247,12 +252,10 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   if (reservation === 'duplicate') return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
   if (reservation === 'subscription-limit') return { code: ReqErr.LIMIT, message: 'too many subscriptions in this session' };
   if (reservation === 'item-limit') return { code: ReqErr.LIMIT, message: 'too many subscribed items in this session' };
-  const { hubs } = session;
-  const acquired: ItemHub[] = [];
+  let acquired: ItemHub[];
   try {
-    for (const item of items) acquired.push(await hubs.acquire(item));
+    acquired = await session.hubs.acquireAll(items, ITEMS_LOAD_TIMEOUT_MS);
   } catch (err) {
-    for (const hub of acquired) hubs.release(hub);
     session.abandonSubscription(id);
     return { code: ReqErr.INTERNAL, message: `items unavailable: ${(err as Error).message}` };
   }

@@ -42,6 +42,8 @@ export class ItemHub {
   #state: ItemState | null = null;
   #watch: ItemWatch | null = null;
   #frozen: FrozenState | null = null;
+  /** Aborted when the hub closes: a watch still loading is given up. */
+  readonly #closing = new AbortController();
   readonly ready: Promise<void>;
 
   constructor(
@@ -54,7 +56,7 @@ export class ItemHub {
     // held and replayed past the snapshot so the state never misses or repeats one.
     const early: ItemEvent[] = [];
     this.ready = bus
-      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)))
+      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)), { signal: this.#closing.signal })
       .then((watch) => {
         this.#watch = watch;
         // The bus's own bound: a shard's DISTINCT snapshots match what the bus shares with late shards.
@@ -91,6 +93,7 @@ export class ItemHub {
   }
 
   close(): void {
+    this.#closing.abort();
     this.#watch?.close();
     this.#watch = null;
   }
@@ -224,8 +227,33 @@ export class ItemHubs {
     private readonly logger: Logger,
   ) {}
 
-  /** Takes a reference; resolves once the hub holds the item's state. */
-  async acquire(item: string): Promise<ItemHub> {
+  /**
+   * Takes a reference on the hub of each item (items may repeat) and resolves once they all hold
+   * their state. Past `timeoutMs` (the shared bus unreachable or hung) it gives every reference
+   * back and rejects, so a client gets its answer in bounded time and loads nobody waits for any
+   * more are abandoned rather than left pending.
+   */
+  async acquireAll(items: readonly string[], timeoutMs: number): Promise<ItemHub[]> {
+    const hubs = items.map((item) => this.#take(item));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const { connected } = this.bus.status();
+        reject(new Error(`not loaded within ${timeoutMs} ms${connected ? '' : ': the shared bus is unreachable'}`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all([...new Set(hubs)].map((hub) => hub.ready)), deadline]);
+    } catch (err) {
+      for (const hub of hubs) this.release(hub);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return hubs;
+  }
+
+  #take(item: string): ItemHub {
     let hub = this.#hubs.get(item);
     if (!hub) {
       hub = new ItemHub(item, this.bus, this.telemetry, this.logger);
@@ -238,12 +266,6 @@ export class ItemHubs {
       });
     }
     hub.refs++;
-    try {
-      await hub.ready;
-    } catch (err) {
-      hub.refs--;
-      throw err;
-    }
     return hub;
   }
 

@@ -32,7 +32,12 @@ export class WsConnection {
   #session: Session | null = null;
   #stream: WsStream | null = null;
   #idle: NodeJS.Timeout | null = null;
-  // Frames are handled one after the other: an add waiting for its items must not be overtaken.
+  /**
+   * Frames start one after the other, so a control line never runs before the create or bind ahead
+   * of it. A control or msg line does not hold up the frames behind it: an add waiting for its
+   * items (Redis slow or away) is answered when they come, while later lines are answered at once.
+   * Its subscription id is reserved as it starts, so a delete behind it still finds it.
+   */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -122,7 +127,16 @@ export class WsConnection {
       case 'control':
       case 'msg':
         this.#session?.heard();
-        for (const line of frame.lines) this.#answer(await this.#request(frame.name, line));
+        for (const line of frame.lines) {
+          this.#request(frame.name, line).then(
+            (answer) => this.#answer(answer),
+            (err: unknown) => {
+              this.logger.error({ err }, 'websocket request failed');
+              const reqId = reqIdOf(line);
+              this.send(reqId === null ? n.error(ConErr.INTERNAL, 'internal error') : n.reqerr(reqId, ReqErr.INTERNAL, 'internal error'));
+            },
+          );
+        }
         return;
       case 'heartbeat':
         // Over WebSocket the frame itself proves the client alive; no answer is expected.
