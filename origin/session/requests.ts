@@ -30,6 +30,8 @@ const MAX_IDLE_MS = 60_000;
 const MAX_POLLING_MS = 300_000;
 /** A promise of a request at least this rarely (LS_inactivity_millis) is no promise to act on. */
 const MAX_INACTIVITY_MS = 3_600_000;
+/** A message waits for its predecessors at most this long (LS_max_wait), then they count as skipped. */
+const MAX_MESSAGE_WAIT_MS = 300_000;
 /** Subscription ids key per-event caches next to item positions (item-hub.ts): they stay below 2^31. */
 const MAX_SUBSCRIPTION_ID = 2 ** 31 - 1;
 /** Fields of one subscription's schema: every update of every item encodes that many values. */
@@ -176,11 +178,12 @@ export function messageLine(session: Session, params: Params, overWebSocket: boo
     const sequence = r.string('LS_sequence');
     if (sequence === 'UNORDERED_MESSAGES') return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, 'UNORDERED_MESSAGES is reserved: omit LS_sequence') };
     if (sequence !== null && !SEQUENCE_NAME.test(sequence)) return { line: n.reqerr(reqId, ReqErr.MALFORMED, 'bad LS_sequence') };
+    const maxWaitMs = r.int('LS_max_wait');
     const refusal = session.submitMessage({
       text,
       sequence,
       prog: r.int('LS_msg_prog'),
-      maxWaitMs: r.int('LS_max_wait'),
+      maxWaitMs: maxWaitMs === null ? null : Math.min(maxWaitMs, MAX_MESSAGE_WAIT_MS),
       outcome: r.bool('LS_outcome', true),
     });
     if (refusal) return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, refusal) };

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr } from '../../protocol/codes.ts';
+import { ConErr, EndCode } from '../../protocol/codes.ts';
 import type { AdapterSet, ClientContext } from '../adapters/adapter.ts';
 import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
 import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
@@ -19,6 +19,12 @@ const REQUEST_LIMIT_BYTES = 50_000;
 const REPLAY_BUDGET_CHARS = 64 * 1024;
 /** Unwritten notifications beyond which live updates are held (conflated or queued) instead. */
 const BACKLOG_LINES = 500;
+/**
+ * Unwritten notifications beyond which the session ends. Live updates and snapshots stop at
+ * BACKLOG_LINES, so only a client that reads nothing and keeps sending requests (each answered by a
+ * line or two: SUBOK, CONF, UNSUB, MSGDONE…) gets this far.
+ */
+const MAX_UNWRITTEN_LINES = 10_000;
 /** Room kept in a streaming response's content length for the closing LOOP. */
 const LOOP_RESERVE_BYTES = 16;
 /** Keepalives go out this much before they are due: the registry's sweep runs every half second. */
@@ -78,6 +84,7 @@ export class Session implements SubscriptionOutput {
   #pollTimer: NodeJS.Timeout | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #releaseScheduled = false;
+  #endScheduled = false;
   #slow = false;
   #queuedBytes = 0;
   readonly #log = new ReplayLog(REPLAY_BUDGET_CHARS);
@@ -160,6 +167,7 @@ export class Session implements SubscriptionOutput {
   emit(line: string): void {
     if (this.#closed) return;
     this.#log.append(line);
+    if (this.#log.pending > MAX_UNWRITTEN_LINES) this.#endUnread();
     if (this.#stream === null) return;
     // WRITE_DELAY_MS=0 (the default) writes each notification as it comes: the lowest latency, and
     // the fan-out already writes every socket once per update. A few ms lets a busy session send
@@ -398,6 +406,13 @@ export class Session implements SubscriptionOutput {
       this.#pump();
       this.#releaseHeld();
     });
+  }
+
+  /** Ends the session after the current request: its caller may be in the middle of a subscription. */
+  #endUnread(): void {
+    if (this.#endScheduled) return;
+    this.#endScheduled = true;
+    setImmediate(() => this.end(EndCode.CLOSED_BY_SERVER, 'too many notifications left unread'));
   }
 
   #scheduleRelease(): void {

@@ -24,6 +24,12 @@ export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 const UNBOUND_SOCKET_MS = 60_000;
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Bytes waiting in a socket beyond which it is dropped. Stream data stops at HIGH_WATER_BYTES; past
+ * that only answers to the client's own requests are written, so a socket holding this much
+ * belongs to a client that sends requests and reads nothing.
+ */
+const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 
 let lastText = '';
 let lastFrame = textFrame('');
@@ -77,6 +83,11 @@ export class WsConnection {
     if (text !== lastText) {
       lastText = text;
       lastFrame = textFrame(text);
+    }
+    if (this.socket.writableLength > MAX_UNREAD_BYTES) {
+      this.logger.debug({ buffered: this.socket.writableLength }, 'websocket client reads nothing; socket dropped');
+      this.socket.destroy();
+      return 0;
     }
     this.socket.write(lastFrame);
     return lastFrame.length;
