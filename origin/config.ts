@@ -15,9 +15,11 @@
  *
  * with CONTROL_LINK=push1.mycompany.com. `host` defaults to HOST; `proxyProtocol: true` makes a
  * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection. `routes` says
- * what a listener serves besides the healthcheck: a listener of LISTENERS serves TLCP only unless it
- * lists more, so a public CR listener never exposes the API, metrics or dashboard by omission; the
- * single HOST:PORT listener serves everything, as a local or private origin needs.
+ * what a listener serves besides the healthcheck. A listener of LISTENERS that names none serves
+ * everything on a loopback or private interface (a local cluster, the S listener behind the
+ * balancer) and TLCP only on any other (a public address, all interfaces, a host name), so partial
+ * mode's public CR listener never exposes the API, metrics or dashboard by omission. The single
+ * HOST:PORT listener serves everything.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,8 +35,21 @@ import { SHARD_ID_PATTERN } from '../protocol/session-id.ts';
  */
 export const ROUTES = ['tlcp', 'api', 'metrics', 'dashboard', 'demo'] as const;
 export type Route = (typeof ROUTES)[number];
-/** A listener of LISTENERS that names no routes: what a public CR listener needs. */
-export const DEFAULT_LISTENER_ROUTES: readonly Route[] = ['tlcp'];
+/** What a listener of LISTENERS that names no routes serves where clients reach it directly. */
+const PUBLIC_LISTENER_ROUTES: readonly Route[] = ['tlcp'];
+
+/** Interfaces only this machine or a private network reach. */
+const PRIVATE_NETWORKS = new net.BlockList();
+for (const [address, prefix] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['169.254.0.0', 16]] as const) {
+  PRIVATE_NETWORKS.addSubnet(address, prefix, 'ipv4');
+}
+for (const [address, prefix] of [['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) PRIVATE_NETWORKS.addSubnet(address, prefix, 'ipv6');
+
+function isPrivateInterface(host: string): boolean {
+  if (host === 'localhost') return true;
+  const family = net.isIP(host);
+  return family !== 0 && PRIVATE_NETWORKS.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
 
 export interface CertificateConfig {
   readonly cert: string;
@@ -308,7 +323,7 @@ function readListeners(
     ...l,
     name: l.name ?? `${l.protocol}-${i}`,
     host: l.host ?? defaultHost,
-    routes: new Set(l.routes ?? DEFAULT_LISTENER_ROUTES),
+    routes: new Set(l.routes ?? (isPrivateInterface(l.host ?? defaultHost) ? ROUTES : PUBLIC_LISTENER_ROUTES)),
   }));
   checkListenerSet(result, problems);
   return result;

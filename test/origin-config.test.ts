@@ -186,14 +186,34 @@ describe('LISTENERS', () => {
         host: '127.0.0.1',
         port: 8443,
         proxyProtocol: false,
-        // A listener that names no routes serves TLCP only: a public CR listener exposes nothing else.
-        routes: new Set(['tlcp']),
+        // No routes named, on a loopback interface: everything, as a local cluster needs.
+        routes: new Set(ROUTES),
         certificates: [
           { cert: one.cert, key: one.key, serverName: 'push1.example.com' },
           { cert: two.cert, key: two.key },
         ],
       },
     ]);
+  });
+
+  it.each([
+    ['127.0.0.1', ROUTES],
+    ['10.1.2.3', ROUTES],
+    ['172.31.0.9', ROUTES],
+    ['192.168.1.1', ROUTES],
+    ['::1', ROUTES],
+    ['fd00::7', ROUTES],
+    ['localhost', ROUTES],
+    // Where clients reach it directly (partial mode's CR listener): TLCP only.
+    ['200.0.0.1', ['tlcp']],
+    ['172.32.0.1', ['tlcp']],
+    ['0.0.0.0', ['tlcp']],
+    ['::', ['tlcp']],
+    ['2001:db8::1', ['tlcp']],
+    ['push1.example.com', ['tlcp']],
+  ])('a listener on %s that names no routes serves %j', (host, routes) => {
+    const config = loadConfig({ LISTENERS: JSON.stringify([{ protocol: 'http', host, port: 80 }]) });
+    expect(config.listeners[0].routes).toEqual(new Set(routes));
   });
 
   it('names unnamed listeners by protocol and position', () => {

@@ -167,8 +167,8 @@ describe('routes per listener: the public CR listener of partial mode serves TLC
       PUBLISH_TOKEN: token,
       LISTENERS: JSON.stringify([
         { name: 'S', protocol: 'http', host: '127.0.0.1', port: sPort, routes: ['tlcp', 'api', 'metrics', 'dashboard', 'demo'] },
-        // No routes named: TLCP only, what a listener reachable by anyone needs.
-        { name: 'CR', protocol: 'http', host: '127.0.0.1', port: crPort },
+        // What a listener on a public interface serves when it names no routes (tests bind loopback only).
+        { name: 'CR', protocol: 'http', host: '127.0.0.1', port: crPort, routes: ['tlcp'] },
         { name: 'monitoring', protocol: 'http', host: '127.0.0.1', port: monitoringPort, routes: ['metrics', 'dashboard'] },
       ]),
     });
