@@ -25,11 +25,11 @@ const UNBOUND_SOCKET_MS = 60_000;
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /**
- * Bytes waiting in a socket beyond which it is dropped. Stream data stops at HIGH_WATER_BYTES; past
- * that only answers to the client's own requests are written, so a socket holding this much
- * belongs to a client that sends requests and reads nothing.
+ * Bytes of answers written while the socket never got to empty its buffer, beyond which it is
+ * dropped: a client that sends requests and reads nothing. Stream data is not counted: it stops at
+ * HIGH_WATER_BYTES by itself, and a slow client's backlog of it is no reason to drop it.
  */
-const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+const MAX_UNREAD_ANSWER_BYTES = 4 * 1024 * 1024;
 
 let lastText = '';
 let lastFrame = textFrame('');
@@ -38,6 +38,7 @@ export class WsConnection {
   #session: Session | null = null;
   #stream: WsStream | null = null;
   #idle: NodeJS.Timeout | null = null;
+  #unreadAnswerBytes = 0;
   /**
    * Frames start one after the other, so a control line never runs before the create or bind ahead
    * of it. A control or msg line does not hold up the frames behind it: an add waiting for its
@@ -83,11 +84,6 @@ export class WsConnection {
     if (text !== lastText) {
       lastText = text;
       lastFrame = textFrame(text);
-    }
-    if (this.socket.writableLength > MAX_UNREAD_BYTES) {
-      this.logger.debug({ buffered: this.socket.writableLength }, 'websocket client reads nothing; socket dropped');
-      this.socket.destroy();
-      return 0;
     }
     this.socket.write(lastFrame);
     return lastFrame.length;
@@ -179,7 +175,15 @@ export class WsConnection {
 
   #answer(answer: Answer): void {
     if (answer.failure !== undefined) this.logger.error({ err: answer.failure }, 'control request failed');
-    if (answer.line !== null) this.send(answer.line);
+    if (answer.line !== null) {
+      if (this.socket.writableLength === 0) this.#unreadAnswerBytes = 0;
+      this.#unreadAnswerBytes += this.send(answer.line);
+      if (this.#unreadAnswerBytes > MAX_UNREAD_ANSWER_BYTES) {
+        this.logger.debug({ buffered: this.socket.writableLength }, 'websocket client reads none of its answers; socket dropped');
+        this.socket.destroy();
+        return;
+      }
+    }
     answer.after?.();
   }
 
