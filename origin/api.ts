@@ -168,6 +168,7 @@ async function jsonBody(req: IncomingMessage, res: ServerResponse): Promise<stri
     return (await readBody(req)).toString('utf8');
   } catch (err) {
     if (err instanceof BodyTooLarge) {
+      if (err.unread) res.setHeader('connection', 'close');
       json(res, 413, { error: err.message });
       return null;
     }

@@ -14,7 +14,12 @@
  *                     {"cert":"wildcard.pem","key":"wildcard.key"}]}]
  *
  * with CONTROL_LINK=push1.mycompany.com. `host` defaults to HOST; `proxyProtocol: true` makes a
- * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection.
+ * listener require a PROXY v1/v2 header from a layer-4 balancer on every connection. `routes` says
+ * what a listener serves besides the healthcheck. A listener of LISTENERS that names none serves
+ * everything on a loopback or private interface (a local cluster, the S listener behind the
+ * balancer) and TLCP only on any other (a public address, all interfaces, a host name), so partial
+ * mode's public CR listener never exposes the API, metrics or dashboard by omission. The single
+ * HOST:PORT listener serves everything.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,6 +28,29 @@ import { z } from 'zod';
 import { SHARD_ID_PATTERN } from '../protocol/session-id.ts';
 
 /** One certificate of an HTTPS listener; PEM files, resolved against the working directory. */
+/**
+ * What a listener may serve, besides the healthcheck every listener answers (balancers probe it).
+ * `tlcp`: the TLCP requests and WebSockets; `api`: `/api/*` (status, publish, admin); `metrics`:
+ * `/metrics`; `dashboard`: `/dashboard`; `demo`: the demo page and its assets.
+ */
+export const ROUTES = ['tlcp', 'api', 'metrics', 'dashboard', 'demo'] as const;
+export type Route = (typeof ROUTES)[number];
+/** What a listener of LISTENERS that names no routes serves where clients reach it directly. */
+const PUBLIC_LISTENER_ROUTES: readonly Route[] = ['tlcp'];
+
+/** Interfaces only this machine or a private network reach. */
+const PRIVATE_NETWORKS = new net.BlockList();
+for (const [address, prefix] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['169.254.0.0', 16]] as const) {
+  PRIVATE_NETWORKS.addSubnet(address, prefix, 'ipv4');
+}
+for (const [address, prefix] of [['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) PRIVATE_NETWORKS.addSubnet(address, prefix, 'ipv6');
+
+function isPrivateInterface(host: string): boolean {
+  if (host === 'localhost') return true;
+  const family = net.isIP(host);
+  return family !== 0 && PRIVATE_NETWORKS.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 export interface CertificateConfig {
   readonly cert: string;
   readonly key: string;
@@ -41,6 +69,7 @@ interface ListenerBase {
   readonly port: number;
   /** Expect a PROXY protocol v1/v2 header first on every connection (layer-4 balancers). */
   readonly proxyProtocol: boolean;
+  readonly routes: ReadonlySet<Route>;
 }
 
 /** An `<http_server>` block. */
@@ -93,6 +122,10 @@ export interface OriginConfig {
   readonly maxQueuedBytesPerSession: number;
   /** Subscriptions one session may hold; more are refused with REQERR (onSubscriptionError). */
   readonly maxSubscriptionsPerSession: number;
+  /** Items one subscription may name (its group); more are refused with REQERR. */
+  readonly maxItemsPerSubscription: number;
+  /** Items all the subscriptions of one session may name together; beyond, adds are refused with REQERR. */
+  readonly maxItemsPerSession: number;
   /** Sessions this origin holds at most; more creates get CONERR 5 and the client retries. */
   readonly maxSessions: number;
 }
@@ -154,6 +187,7 @@ const listenerBase = {
   host: host.optional(),
   port,
   proxyProtocol: z.boolean({ error: 'must be true or false' }).default(false),
+  routes: z.array(z.enum(ROUTES, { error: `must be one of ${ROUTES.join(', ')}` }), { error: 'must be a list of routes' }).optional(),
 };
 
 const listener = z.discriminatedUnion(
@@ -238,6 +272,9 @@ export function loadConfig(env: Env = process.env): OriginConfig {
     writeDelayMs: read('WRITE_DELAY_MS', wholeNumber(0, 1000), 0),
     maxQueuedBytesPerSession: read('MAX_QUEUED_BYTES_PER_SESSION', wholeNumber(64 * 1024, 1024 ** 3), 4 * 1024 * 1024),
     maxSubscriptionsPerSession: read('MAX_SUBSCRIPTIONS_PER_SESSION', wholeNumber(1, 1_000_000), 1000),
+    // Item positions travel in U lines and key the per-event line cache (item-hub.ts): below 2^20.
+    maxItemsPerSubscription: read('MAX_ITEMS_PER_SUBSCRIPTION', wholeNumber(1, 100_000), 1000),
+    maxItemsPerSession: read('MAX_ITEMS_PER_SESSION', wholeNumber(1, 10_000_000), 10_000),
     maxSessions: read('MAX_SESSIONS', wholeNumber(1, 10_000_000), 100_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -267,7 +304,7 @@ function readListeners(
   problems: ConfigProblem[],
 ): ListenerConfig[] {
   if (value === undefined) {
-    return [{ name: 'default', protocol: 'http', host: defaultHost, port: defaultPort, proxyProtocol: false }];
+    return [{ name: 'default', protocol: 'http', host: defaultHost, port: defaultPort, proxyProtocol: false, routes: new Set(ROUTES) }];
   }
   let json: unknown;
   try {
@@ -291,6 +328,7 @@ function readListeners(
     ...l,
     name: l.name ?? `${l.protocol}-${i}`,
     host: l.host ?? defaultHost,
+    routes: new Set(l.routes ?? (isPrivateInterface(l.host ?? defaultHost) ? ROUTES : PUBLIC_LISTENER_ROUTES)),
   }));
   checkListenerSet(result, problems);
   return result;

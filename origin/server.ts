@@ -10,7 +10,7 @@ import { EndCode } from '../protocol/codes.ts';
 import type { AdapterSet } from './adapters/adapter.ts';
 import { createApi } from './api.ts';
 import type { Bus } from './bus/bus.ts';
-import type { OriginConfig } from './config.ts';
+import type { OriginConfig, Route } from './config.ts';
 import { createDashboard } from './dashboard/dashboard.ts';
 import { clientAddress } from './listeners/client-address.ts';
 import type { ListenerHandlers } from './listeners/listeners.ts';
@@ -57,6 +57,8 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       writeDelayMs: config.writeDelayMs,
       maxQueuedBytes: config.maxQueuedBytesPerSession,
       maxSubscriptions: config.maxSubscriptionsPerSession,
+      maxItemsPerSubscription: config.maxItemsPerSubscription,
+      maxItems: config.maxItemsPerSession,
       telemetry,
       logger,
       hubs,
@@ -91,7 +93,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     else res.destroy();
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse, routes: ReadonlySet<Route>): void => {
     try {
       const path = (req.url ?? '/').split('?', 1)[0];
       if (HEALTHCHECK.test(path)) {
@@ -99,20 +101,29 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
         return;
       }
       const tlcp = TLCP_REQUEST.exec(path);
-      if (tlcp) {
+      if (tlcp && routes.has('tlcp')) {
         handleTlcpHttp(tlcp[1], req, res, ctx).catch((err: unknown) => fail(err, res));
         return;
       }
-      if (api.handle(path, req, res) || metrics.handle(req, res) || dashboard.handle(req, res) || handleDemo(req, res)) return;
+      const served =
+        (routes.has('api') && api.handle(path, req, res)) ||
+        (routes.has('metrics') && metrics.handle(req, res)) ||
+        (routes.has('dashboard') && dashboard.handle(req, res)) ||
+        (routes.has('demo') && handleDemo(req, res));
+      if (served) return;
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
     } catch (err) {
       fail(err, res);
     }
   };
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, routes: ReadonlySet<Route>): void => {
     socket.on('error', (err) => logger.debug({ err }, 'upgrade socket error'));
     const path = (req.url ?? '/').split('?', 1)[0];
+    if (!routes.has('tlcp')) {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nnot found\n');
+      return;
+    }
     const offered = String(req.headers['sec-websocket-protocol'] ?? '')
       .split(',')
       .map((p) => p.trim());

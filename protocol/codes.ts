@@ -46,11 +46,12 @@ export const EndCode = {
 /** REQERR codes for control, msg and subscription requests. */
 export const ReqErr = {
   /**
-   * The session holds as many subscriptions as it may. TLCP has no code of its own for it; codes
-   * ≤ 0 are the Metadata Adapter's refusals, which is what a subscription policy is, and reach the
-   * application as onSubscriptionError without ending the session.
+   * A limit of this origin: subscriptions or subscribed items per session, items or fields per
+   * subscription. TLCP has no code of its own for it; codes ≤ 0 are the Metadata Adapter's refusals,
+   * which is what a subscription policy is, and reach the application as onSubscriptionError without
+   * ending the session. The message names the limit.
    */
-  SUBSCRIPTION_LIMIT: 0,
+  LIMIT: 0,
   /** The session of a control request is not held here. Client re-creates the session. */
   SESSION_NOT_FOUND: 20,
   /**
@@ -77,6 +78,7 @@ export const ReqErr = {
   ADAPTER_FAILURE: 66,
   /** A request the session's current state does not allow (e.g. unknown LS_op). */
   INVALID_REQUEST: 67,
+  /** Also: the items of a subscription could not be loaded in time (the shared bus unreachable). */
   INTERNAL: 68,
 } as const;
 

@@ -3,8 +3,11 @@
  * origin and the edge.
  *
  * Free text (error messages, MSGDONE responses) is percent-encoded where the client would split or
- * mis-read it; ids, names and numbers are passed as they are, so callers must keep commas and
- * percent signs out of them (session ids, SERVER_NAME and control links already are).
+ * mis-read it. Values a client chose and the server echoes (request ids, message sequence names) are
+ * encoded the same way, so even an unvalidated one cannot add a field or a line; callers still
+ * validate them, since the client reads them as numbers and names. Other ids, names and numbers are
+ * passed as they are, so callers must keep commas and percent signs out of them (session ids,
+ * SERVER_NAME and control links already are).
  */
 const CRLF = '\r\n';
 
@@ -46,9 +49,10 @@ export const prog = (progressive: number): string => `PROG,${progressive}${CRLF}
 // Request outcomes
 
 /** A bare `REQOK` answers a heartbeat, which has no request id. */
-export const reqok = (reqId?: number | string): string => (reqId === undefined ? `REQOK${CRLF}` : `REQOK,${reqId}${CRLF}`);
+export const reqok = (reqId?: number | string): string =>
+  reqId === undefined ? `REQOK${CRLF}` : `REQOK,${encodeText(String(reqId))}${CRLF}`;
 export const reqerr = (reqId: number | string, code: number, message: string): string =>
-  `REQERR,${reqId},${code},${encodeText(message)}${CRLF}`;
+  `REQERR,${encodeText(String(reqId))},${code},${encodeText(message)}${CRLF}`;
 /** A request so broken that no request id could be read: fatal for the client. */
 export const error = (code: number, message: string): string => `ERROR,${code},${encodeText(message)}${CRLF}`;
 
@@ -71,6 +75,8 @@ export const update = (subId: number, item: number, values: string): string => `
 
 /** `sequence` null is the unordered sequence, written `*`. */
 export const msgdone = (sequence: string | null, progressive: number, response: string): string =>
-  `MSGDONE,${sequence ?? '*'},${progressive},${encodeText(response)}${CRLF}`;
+  `MSGDONE,${sequenceField(sequence)},${progressive},${encodeText(response)}${CRLF}`;
 export const msgfail = (sequence: string | null, progressive: number, code: number, message: string): string =>
-  `MSGFAIL,${sequence ?? '*'},${progressive},${code},${encodeText(message)}${CRLF}`;
+  `MSGFAIL,${sequenceField(sequence)},${progressive},${code},${encodeText(message)}${CRLF}`;
+
+const sequenceField = (sequence: string | null): string => (sequence === null ? '*' : encodeText(sequence));

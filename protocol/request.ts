@@ -111,6 +111,16 @@ export function scanParam(line: string, name: string): string | null {
   return null;
 }
 
+/**
+ * `LS_reqId` as the client sends it: a counter. It is echoed in REQOK/REQERR, so nothing else may
+ * pass; 15 digits keep it exact in a double.
+ */
+const REQUEST_ID = /^\d{1,15}$/;
+
+export function isRequestId(value: string | null | undefined): value is string {
+  return value !== null && value !== undefined && REQUEST_ID.test(value);
+}
+
 /** Reads typed parameters, throwing TlcpSyntaxError with the parameter's name on a bad value. */
 export class ParamReader {
   constructor(readonly params: Params) {}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../origin/config.ts';
+import { ConfigError, ROUTES, loadConfig } from '../origin/config.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
 import { spawnManaged, tsNode } from './support/process.ts';
@@ -19,9 +19,9 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('loadConfig', () => {
-  it('defaults to one HTTP listener on 127.0.0.1:8080 and shard s1', () => {
+  it('defaults to one HTTP listener on 127.0.0.1:8080 serving every route, and shard s1', () => {
     expect(loadConfig({})).toEqual({
-      listeners: [{ name: 'default', protocol: 'http', host: '127.0.0.1', port: 8080, proxyProtocol: false }],
+      listeners: [{ name: 'default', protocol: 'http', host: '127.0.0.1', port: 8080, proxyProtocol: false, routes: new Set(ROUTES) }],
       shardId: 's1',
       serverName: 'edgepush s1',
       controlLink: null,
@@ -36,6 +36,8 @@ describe('loadConfig', () => {
       writeDelayMs: 0,
       maxQueuedBytesPerSession: 4 * 1024 * 1024,
       maxSubscriptionsPerSession: 1000,
+      maxItemsPerSubscription: 1000,
+      maxItemsPerSession: 10_000,
       maxSessions: 100_000,
     });
   });
@@ -58,10 +60,12 @@ describe('loadConfig', () => {
       WRITE_DELAY_MS: '5',
       MAX_QUEUED_BYTES_PER_SESSION: '1048576',
       MAX_SUBSCRIPTIONS_PER_SESSION: '50',
+      MAX_ITEMS_PER_SUBSCRIPTION: '200',
+      MAX_ITEMS_PER_SESSION: '3000',
       MAX_SESSIONS: '2000',
     });
     expect(config).toEqual({
-      listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false }],
+      listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false, routes: new Set(ROUTES) }],
       shardId: 'eu-west_2',
       serverName: 'Push server 2',
       controlLink: 'https://push2.example.com:8443/edge',
@@ -76,6 +80,8 @@ describe('loadConfig', () => {
       writeDelayMs: 5,
       maxQueuedBytesPerSession: 1024 * 1024,
       maxSubscriptionsPerSession: 50,
+      maxItemsPerSubscription: 200,
+      maxItemsPerSession: 3000,
       maxSessions: 2000,
     });
   });
@@ -101,6 +107,8 @@ describe('loadConfig', () => {
     ['MAX_QUEUED_BYTES_PER_SESSION', '1000', 'MAX_QUEUED_BYTES_PER_SESSION="1000": must be between 65536 and 1073741824'],
     ['MAX_QUEUED_BYTES_PER_SESSION', '4MB', 'MAX_QUEUED_BYTES_PER_SESSION="4MB": must be a whole number'],
     ['MAX_SUBSCRIPTIONS_PER_SESSION', '0', 'MAX_SUBSCRIPTIONS_PER_SESSION="0": must be between 1 and 1000000'],
+    ['MAX_ITEMS_PER_SUBSCRIPTION', '2000000', 'MAX_ITEMS_PER_SUBSCRIPTION="2000000": must be between 1 and 100000'],
+    ['MAX_ITEMS_PER_SESSION', 'many', 'MAX_ITEMS_PER_SESSION="many": must be a whole number'],
     ['MAX_SESSIONS', '-5', 'MAX_SESSIONS="-5": must be a whole number'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
     ['SESSION_ID_STYLE', 'uuid', 'SESSION_ID_STYLE="uuid": must be shard or opaque'],
@@ -157,7 +165,7 @@ describe('LISTENERS', () => {
     const config = loadConfig({
       HOST: '127.0.0.2',
       LISTENERS: JSON.stringify([
-        { name: 'S', protocol: 'http', port: 8080, proxyProtocol: true },
+        { name: 'S', protocol: 'http', port: 8080, proxyProtocol: true, routes: ['tlcp', 'api', 'metrics'] },
         {
           name: 'CR',
           protocol: 'https',
@@ -171,19 +179,41 @@ describe('LISTENERS', () => {
       ]),
     });
     expect(config.listeners).toEqual([
-      { name: 'S', protocol: 'http', host: '127.0.0.2', port: 8080, proxyProtocol: true },
+      { name: 'S', protocol: 'http', host: '127.0.0.2', port: 8080, proxyProtocol: true, routes: new Set(['tlcp', 'api', 'metrics']) },
       {
         name: 'CR',
         protocol: 'https',
         host: '127.0.0.1',
         port: 8443,
         proxyProtocol: false,
+        // No routes named, on a loopback interface: everything, as a local cluster needs.
+        routes: new Set(ROUTES),
         certificates: [
           { cert: one.cert, key: one.key, serverName: 'push1.example.com' },
           { cert: two.cert, key: two.key },
         ],
       },
     ]);
+  });
+
+  it.each([
+    ['127.0.0.1', ROUTES],
+    ['10.1.2.3', ROUTES],
+    ['172.31.0.9', ROUTES],
+    ['192.168.1.1', ROUTES],
+    ['::1', ROUTES],
+    ['fd00::7', ROUTES],
+    ['localhost', ROUTES],
+    // Where clients reach it directly (partial mode's CR listener): TLCP only.
+    ['200.0.0.1', ['tlcp']],
+    ['172.32.0.1', ['tlcp']],
+    ['0.0.0.0', ['tlcp']],
+    ['::', ['tlcp']],
+    ['2001:db8::1', ['tlcp']],
+    ['push1.example.com', ['tlcp']],
+  ])('a listener on %s that names no routes serves %j', (host, routes) => {
+    const config = loadConfig({ LISTENERS: JSON.stringify([{ protocol: 'http', host, port: 80 }]) });
+    expect(config.listeners[0].routes).toEqual(new Set(routes));
   });
 
   it('names unnamed listeners by protocol and position', () => {
@@ -203,6 +233,8 @@ describe('LISTENERS', () => {
     ['[{"protocol":"http","port":80,"proxy_protocol":true}]', [/^LISTENERS\[0\]=.*Unrecognized key: "proxy_protocol"/]],
     ['[{"protocol":"https","port":443,"certificates":[]}]', ['LISTENERS[0].certificates=[]: an https listener needs at least one certificate']],
     ['[{"protocol":"http","port":80,"certificates":[]}]', [/^LISTENERS\[0\]=.*Unrecognized key: "certificates"/]],
+    ['[{"protocol":"http","port":80,"routes":["tlcp","admin"]}]', ['LISTENERS[0].routes[1]="admin": must be one of tlcp, api, metrics, dashboard, demo']],
+    ['[{"protocol":"http","port":80,"routes":"api"}]', ['LISTENERS[0].routes="api": must be a list of routes']],
     [
       '[{"name":"A","protocol":"http","port":80},{"name":"A","protocol":"http","port":80}]',
       ['LISTENERS[1].name="A": is used by another listener', 'LISTENERS[1]=127.0.0.1:80: is also the address of listener "A"'],

@@ -63,13 +63,41 @@ describe('HTTP requests that are not TLCP', () => {
     await stillServing();
   });
 
-  it('oversized bodies, declared or chunked: 413 with a message, never buffered', async () => {
+  it('an oversized body declared beyond what the origin reads: 413 at once, and the connection closed', async () => {
     const declared = await raw(`POST /lightstreamer/control.txt HTTP/1.1\r\nhost: x\r\ncontent-length: ${64 * 1024 * 1024}\r\n\r\nLS_reqId=1`);
-    expect(declared).toMatch(/^HTTP\/1\.1 413 [^]*\r\nbody over \d+ bytes\n/);
-
-    const chunked = await post('/lightstreamer/control.txt', Buffer.alloc(2 * 1024 * 1024, 'LS_reqId=1&'));
-    expect(chunked).toEqual({ status: 413, text: expect.stringMatching(/^body over \d+ bytes\n$/) });
+    expect(declared).toMatch(/^HTTP\/1\.1 413 [^]*\r\nconnection: close\r\n[^]*\r\nbody over \d+ bytes\n/i);
     await stillServing();
+  });
+
+  // Answering and closing while the client still sends makes its kernel reset the connection, and
+  // the client loses the answer ("fetch failed", EPIPE: the flake of issue 8). A body of a few
+  // megabytes is read to its end (and dropped) before the 413, on a connection that stays usable.
+  it('an oversized body of a few megabytes, declared or chunked: 413 once it is all read, never buffered', async () => {
+    const body = Buffer.alloc(2 * 1024 * 1024, 'LS_reqId=1&');
+    const refused = { status: 413, text: expect.stringMatching(/^body over \d+ bytes\n$/) };
+    expect(await post('/lightstreamer/control.txt', body)).toEqual(refused);
+    // A stream has no length to declare: fetch sends it chunked.
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let sent = 0; sent < body.length; sent += 64 * 1024) controller.enqueue(Uint8Array.from(body.subarray(sent, sent + 64 * 1024)));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${origin.url}/lightstreamer/control.txt`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect({ status: chunked.status, text: await chunked.text() }).toEqual(refused);
+    const publish = await fetch(`${origin.url}/api/publish`, { method: 'POST', body: Uint8Array.from(body), headers: { authorization: `Bearer ${PUBLISH_TOKEN}` } });
+    expect(publish.status).toBe(413);
+
+    // The connection carries on: the next request on it is answered.
+    const oversized = Buffer.alloc(300 * 1024, 'x');
+    const both = await raw(
+      Buffer.concat([
+        Buffer.from(`POST /lightstreamer/control.txt HTTP/1.1\r\nhost: x\r\ncontent-length: ${oversized.length}\r\n\r\n`),
+        oversized,
+        Buffer.from('GET /lightstreamer/healthcheck HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'),
+      ]),
+    );
+    expect(both).toMatch(/^HTTP\/1\.1 413 [^]*\r\nbody over \d+ bytes\n[^]*HTTP\/1\.1 200 OK\r\n[^]*\r\nOK\r\n/);
   });
 
   it.each([
@@ -96,6 +124,24 @@ describe('TLCP requests that are wrong', () => {
     expect(created).toEqual({ status: 200, text: expect.stringMatching(/^CONERR,65,/) });
     const control = await post('/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0', 'LS_reqId=7&LS_op=add&LS_group=%ZZ');
     expect(control.text).toMatch(/^REQERR,7,65,/);
+  });
+
+  it('an LS_reqId that would inject a line or a field into the answer is refused, never echoed', async () => {
+    const injected = 'LS_reqId=1%0D%0AEND%2C48%2Cinjected&LS_op=destroy';
+    // For a session not held here (the answer echoes the id) …
+    const unknown = `${origin.shardId}.${'F'.repeat(32)}`;
+    const http = await post(`/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${unknown}`, injected);
+    expect(http.text).toBe('ERROR,65,missing or bad LS_reqId\r\n');
+    // … and over a WebSocket with no session yet.
+    const ws = new WebSocket(`ws://127.0.0.1:${origin.port}/lightstreamer`, WS_PROTOCOL);
+    const messages: string[] = [];
+    ws.on('message', (m: Buffer) => messages.push(m.toString()));
+    await once(ws, 'open');
+    ws.send(`control\r\n${injected}`);
+    ws.send(`msg\r\nLS_reqId=2%2C0&LS_message=x`);
+    await expect.poll(() => messages.length).toBe(2);
+    expect(messages).toEqual(['ERROR,65,missing or bad LS_reqId\r\n', 'ERROR,65,missing or bad LS_reqId\r\n']);
+    ws.close();
   });
 
   it('a session this origin does not hold: code 20 on bind and control', async () => {
@@ -240,8 +286,8 @@ describe('a consumer that never reads', () => {
 
   interface Stalled {
     readonly socket: net.Socket;
-    /** Reads again for a second and returns what arrived. */
-    resume(): Promise<string>;
+    /** Reads again until what arrived matches `expected`, and returns it. */
+    resume(expected: RegExp): Promise<string>;
   }
 
   /** Waits until `expected` arrived on `socket`, then stops reading it for good. */
@@ -258,11 +304,11 @@ describe('a consumer that never reads', () => {
     socket.off('data', onData);
     return {
       socket,
-      async resume() {
+      async resume(expected) {
         let rest = '';
         socket.on('data', (c: Buffer) => (rest += c.toString('latin1')));
         socket.resume();
-        await new Promise((r) => setTimeout(r, 1_000));
+        await expect.poll(() => expected.test(rest), { timeout: 15_000 }).toBe(true);
         return rest;
       },
     };
@@ -370,7 +416,7 @@ describe('a consumer that never reads', () => {
 
     // Once they read again, the slow consumers learn how many updates they lost.
     for (const consumer of stalled) {
-      expect(await consumer.resume()).toMatch(/OV,1,1,\d+\r\n/);
+      await consumer.resume(/OV,1,1,\d+\r\n/);
       consumer.socket.destroy();
     }
     client.disconnect();

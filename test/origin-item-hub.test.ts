@@ -13,7 +13,7 @@ describe('item hub', () => {
     const bus = createBus({ historySize });
     const hubs = new ItemHubs(bus, new Telemetry(), pino({ level: 'silent' }));
     for (let n = 1; n <= 160; n++) await bus.publish('h', { n: String(n) });
-    const hub = await hubs.acquire('h');
+    const [hub] = await hubs.acquireAll(['h'], 5_000);
     expect(hub.state.snapshot().history.map((e) => e.fields.n)).toEqual(Array.from({ length: historySize }, (_, i) => String(161 - historySize + i)));
     for (let n = 161; n <= 170; n++) await bus.publish('h', { n: String(n) });
     expect(hub.state.snapshot().history).toHaveLength(historySize);

@@ -1,6 +1,7 @@
 // Listeners of a real origin driven by the official Node client: guide option 2.B.1.4 (plain HTTP
-// for the balanced S traffic, HTTPS reached directly for CR through the control link) and a PROXY
-// protocol listener behind a layer-4 balancer.
+// for the balanced S traffic, HTTPS reached directly for CR through the control link), what each
+// listener serves (a public CR listener: TLCP only), and a PROXY protocol listener behind a
+// layer-4 balancer.
 //
 // The HTTPS listener uses a throw-away self-signed certificate, and the client offers no way to
 // trust one CA, so certificate checks are off for this test process. Only loopback connections to
@@ -13,6 +14,7 @@ import { selfSignedCertificate } from './support/certificates.ts';
 import { sendMessage } from './support/client.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { freePort } from './support/ports.ts';
+import { RawSocket, createPollingSession } from './support/tlcp-raw.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
 
 const { LightstreamerClient, Subscription } = ls;
@@ -150,6 +152,73 @@ describe('S on HTTP, CR on HTTPS through the control link (guide 2.B.1.4)', () =
     const crTraffic = direct.upstream.slice(cr);
     expect(crTraffic.filter((bytes) => bytes !== '').length).toBeGreaterThan(0);
     expect(allTls(crTraffic)).toBe(true);
+  });
+});
+
+describe('routes per listener: the public CR listener of partial mode serves TLCP only', () => {
+  const token = 'routes-publish-token';
+  let origin: OriginHandle;
+  const url: Record<'S' | 'CR' | 'monitoring', string> = { S: '', CR: '', monitoring: '' };
+
+  beforeAll(async () => {
+    const [sPort, crPort, monitoringPort] = [await freePort(), await freePort(), await freePort()];
+    origin = await startOrigin({
+      PORT: String(sPort),
+      PUBLISH_TOKEN: token,
+      LISTENERS: JSON.stringify([
+        { name: 'S', protocol: 'http', host: '127.0.0.1', port: sPort, routes: ['tlcp', 'api', 'metrics', 'dashboard', 'demo'] },
+        // What a listener on a public interface serves when it names no routes (tests bind loopback only).
+        { name: 'CR', protocol: 'http', host: '127.0.0.1', port: crPort, routes: ['tlcp'] },
+        { name: 'monitoring', protocol: 'http', host: '127.0.0.1', port: monitoringPort, routes: ['metrics', 'dashboard'] },
+      ]),
+    });
+    url.S = `http://127.0.0.1:${sPort}`;
+    url.CR = `http://127.0.0.1:${crPort}`;
+    url.monitoring = `http://127.0.0.1:${monitoringPort}`;
+  });
+
+  afterAll(async () => {
+    await origin?.stop();
+  });
+
+  const status = async (listener: keyof typeof url, path: string, init?: RequestInit) => {
+    const res = await fetch(`${url[listener]}${path}`, init);
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const publish: RequestInit = {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ item: 'routes', fields: { v: '1' } }),
+  };
+
+  it('CR: TLCP and the healthcheck; the API, metrics, dashboard and demo page are not found', async () => {
+    expect(await createPollingSession(url.CR)).toMatch(/\./);
+    const socket = new RawSocket(url.CR);
+    expect(await socket.create()).toMatch(/\./);
+    socket.close();
+    expect(await status('CR', '/lightstreamer/healthcheck')).toBe(200);
+    for (const path of ['/api/status', '/metrics', '/dashboard', '/dashboard/data', '/', '/web/lightstreamer.js']) {
+      expect([path, await status('CR', path)]).toEqual([path, 404]);
+    }
+    expect(await status('CR', '/api/publish', publish)).toBe(404);
+    expect(await status('CR', '/api/sessions/end', { method: 'POST', body: '{"all":true}' })).toBe(404);
+  });
+
+  it('S, which names every route, serves them all', async () => {
+    for (const path of ['/api/status', '/metrics', '/dashboard', '/', '/lightstreamer/healthcheck']) {
+      expect([path, await status('S', path)]).toEqual([path, 200]);
+    }
+    expect(await status('S', '/api/publish', publish)).toBe(200);
+  });
+
+  it('a listener without tlcp answers 404 to TLCP requests and WebSockets, and serves what it names', async () => {
+    expect(await status('monitoring', '/metrics')).toBe(200);
+    expect(await status('monitoring', '/dashboard')).toBe(200);
+    expect(await status('monitoring', '/api/status')).toBe(404);
+    expect(await status('monitoring', '/lightstreamer/create_session.txt?LS_protocol=TLCP-2.5.0', { method: 'POST', body: 'LS_adapter_set=DEMO&LS_cid=x\r\n' })).toBe(404);
+    await expect(new RawSocket(url.monitoring).opened).rejects.toThrow(/Unexpected server response: 404/);
+    expect(await status('monitoring', '/lightstreamer/healthcheck')).toBe(200);
   });
 });
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { ROUTES } from '../origin/config.ts';
 import { clientAddress } from '../origin/listeners/client-address.ts';
 import { startListeners, TLS_HANDSHAKE_TIMEOUT_MS, type RunningListeners } from '../origin/listeners/listeners.ts';
 import { parseProxyHeader, PROXY_HEADER_TIMEOUT_MS } from '../origin/listeners/proxy-protocol.ts';
@@ -12,6 +13,7 @@ import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
 
 const SECRET = 'edge-secret-for-tests';
+const ALL_ROUTES = new Set(ROUTES);
 const push = selfSignedCertificate('push.example.com');
 const push1 = selfSignedCertificate('push1.example.com');
 const wildcard = selfSignedCertificate('*.ourcompany.com');
@@ -47,10 +49,10 @@ beforeAll(async () => {
   const wss = new WebSocketServer({ noServer: true });
   running = await startListeners(
     [
-      { name: 'S', protocol: 'http', host: '127.0.0.1', port: port.S, proxyProtocol: false },
-      { name: 'CR', protocol: 'https', host: '127.0.0.1', port: port.CR, proxyProtocol: false, certificates },
-      { name: 'PROXY', protocol: 'http', host: '127.0.0.1', port: port.PROXY, proxyProtocol: true },
-      { name: 'PROXY_TLS', protocol: 'https', host: '127.0.0.1', port: port.PROXY_TLS, proxyProtocol: true, certificates },
+      { name: 'S', protocol: 'http', host: '127.0.0.1', port: port.S, proxyProtocol: false, routes: ALL_ROUTES },
+      { name: 'CR', protocol: 'https', host: '127.0.0.1', port: port.CR, proxyProtocol: false, routes: ALL_ROUTES, certificates },
+      { name: 'PROXY', protocol: 'http', host: '127.0.0.1', port: port.PROXY, proxyProtocol: true, routes: ALL_ROUTES },
+      { name: 'PROXY_TLS', protocol: 'https', host: '127.0.0.1', port: port.PROXY_TLS, proxyProtocol: true, routes: ALL_ROUTES, certificates },
     ],
     {
       onRequest(req, res) {
@@ -182,8 +184,8 @@ describe('listeners', () => {
     await expect(
       startListeners(
         [
-          { name: 'first', protocol: 'http', host: '127.0.0.1', port: free, proxyProtocol: false },
-          { name: 'busy', protocol: 'http', host: '127.0.0.1', port: port.S, proxyProtocol: false },
+          { name: 'first', protocol: 'http', host: '127.0.0.1', port: free, proxyProtocol: false, routes: ALL_ROUTES },
+          { name: 'busy', protocol: 'http', host: '127.0.0.1', port: port.S, proxyProtocol: false, routes: ALL_ROUTES },
         ],
         { onRequest: () => {}, onUpgrade: () => {} },
       ),
@@ -195,7 +197,7 @@ describe('listeners', () => {
 
   it('close() drops open streams too', async () => {
     const own = await freePort();
-    const mine = await startListeners([{ name: 'x', protocol: 'http', host: '127.0.0.1', port: own, proxyProtocol: false }], {
+    const mine = await startListeners([{ name: 'x', protocol: 'http', host: '127.0.0.1', port: own, proxyProtocol: false, routes: ALL_ROUTES }], {
       onRequest: (_req, res) => res.writeHead(200).write('streaming\r\n'),
       onUpgrade: () => {},
     });

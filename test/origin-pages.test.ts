@@ -45,8 +45,9 @@ test('only GET and HEAD; unknown assets are not the page handlers\' business', a
 });
 
 test('dashboard data: status, totals and a sampled history', async () => {
-  // Give the sampler (1 s) time for a couple of points.
-  await new Promise((r) => setTimeout(r, 2_200));
+  // The sampler takes a point a second: wait for two of them.
+  const samples = async () => ((await (await fetch(`${origin.url}/dashboard/data`)).json()) as { samples: unknown[] }).samples.length;
+  await expect.poll(samples, { timeout: 10_000, interval: 200 }).toBeGreaterThanOrEqual(2);
   const res = await fetch(`${origin.url}/dashboard/data`);
   expect(res.headers.get('cache-control')).toBe('no-store');
   const data = (await res.json()) as {

@@ -28,7 +28,7 @@ async function subscribed(mode: SubscriptionSpec['mode'], items: string[], field
   const hubs = new ItemHubs(bus, new Telemetry(), pino({ level: 'silent' }));
   const spec: SubscriptionSpec = { id: 1, mode, schema: schemaOf(fields), snapshot: false, maxFrequency: null, unfiltered: false, bufferSize: MAX_BUFFER };
   const sub = new Subscription(spec, out);
-  sub.start(await Promise.all(items.map((item) => hubs.acquire(item))));
+  sub.start(await hubs.acquireAll(items, 5_000));
   out.lines.length = 0;
   return { bus, sub };
 }
@@ -45,7 +45,7 @@ describe('held updates', () => {
     // Six 10 kB lines fit in 64 kB: the last six updates are kept, the 94 before them are lost.
     expect(out.lost).toBe(94);
     out.open = true;
-    expect(sub.release()).toBe(true);
+    expect(sub.release({ chars: Infinity })).toBe(true);
     expect(out.lines[0]).toBe('OV,1,1,94\r\n');
     expect(out.lines.slice(1).map((l) => l.split(',')[3].split('|')[0])).toEqual(['95', '96', '97', '98', '99', '100']);
     expect(out.queuedBytes).toBe(0);
@@ -59,7 +59,7 @@ describe('held updates', () => {
     await bus.publish('b', { v: 'b'.repeat(10_000) });
     expect(out.lost).toBe(5);
     out.open = true;
-    sub.release();
+    sub.release({ chars: Infinity });
     expect(out.lines.filter((l) => l.startsWith('OV,'))).toEqual(['OV,1,1,4\r\n', 'OV,1,2,1\r\n']);
     out.open = false;
     await bus.publish('a', { v: 'again' });
@@ -78,7 +78,7 @@ describe('held updates', () => {
     expect(out.queuedBytes).toBe(0);
     await bus.publish('rows', { key: 'k3', command: 'ADD', qty: '3' });
     out.open = true;
-    sub.release();
+    sub.release({ chars: Infinity });
     expect(out.lines).toEqual(['CS,1,1\r\n', 'U,1,1,k3|ADD|3\r\n']);
     expect(out.queuedBytes).toBe(0);
   });

@@ -65,8 +65,12 @@ export interface Bus {
    * null when another publisher got there first (re-read and retry).
    */
   publishIf(item: string, expectedSeq: number, fields: FieldValues): Promise<number | null>;
-  /** Starts delivering `item`'s events after the returned snapshot. */
-  watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch>;
+  /**
+   * Starts delivering `item`'s events after the returned snapshot. Without a signal it waits as
+   * long as the item's state takes to load (Redis away: until it is back); an aborted signal makes
+   * it give up, leaving nothing behind, and reject with BusUnavailableError.
+   */
+  watch(item: string, onEvent: (event: ItemEvent) => void, options?: { readonly signal?: AbortSignal }): Promise<ItemWatch>;
   /**
    * Runs `task` on exactly one process of the cluster at a time (the demo feed runs once, not once
    * per shard). Returns a function that stops taking part.

@@ -4,7 +4,7 @@
  * subscriber gets.
  */
 import type { Logger } from 'pino';
-import type { Bus, BusStatus, FieldValues, ItemEvent, ItemWatch } from './bus.ts';
+import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemWatch } from './bus.ts';
 import { ItemState, freezeClearEvent, freezeEvent, notifyWatchers } from './item-state.ts';
 
 interface HeldItem {
@@ -46,7 +46,8 @@ export class EmbeddedBus implements Bus {
     return this.#publish(this.#held(item), fields);
   }
 
-  async watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch> {
+  async watch(item: string, onEvent: (event: ItemEvent) => void, options: { readonly signal?: AbortSignal } = {}): Promise<ItemWatch> {
+    if (options.signal?.aborted) throw new BusUnavailableError('watch abandoned');
     const held = this.#held(item);
     const watcher = (event: ItemEvent) => onEvent(event);
     held.watchers.add(watcher);

@@ -72,7 +72,7 @@ export class ItemState {
 
     if (this.historySize > 0) {
       this.#history.push(event);
-      if (this.#history.length >= this.historySize * 2) this.#history = this.#recentHistory();
+      if (this.#history.length >= this.historySize * 2) this.#history = this.recentHistory();
     }
 
     const row = rowCommandOf(event.fields);
@@ -94,12 +94,13 @@ export class ItemState {
       item: this.item,
       seq: this.#seq,
       merged: this.#merged ? fieldValues(this.#merged) : null,
-      history: this.#recentHistory(),
+      history: this.recentHistory(),
       rows: new Map(this.#rows),
     };
   }
 
-  #recentHistory(): ItemEvent[] {
+  /** The last `historySize` events, oldest first: a copy. */
+  recentHistory(): ItemEvent[] {
     return this.#history.length > this.historySize
       ? this.#history.slice(this.#history.length - this.historySize)
       : this.#history.slice();

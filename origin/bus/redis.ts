@@ -81,6 +81,8 @@ interface Watched {
   buffer: WireEvent[] | null;
   syncing: Promise<void> | null;
   closed: boolean;
+  /** Aborted once the item is forgotten: a load still waiting for Redis gives up. */
+  readonly forgotten: AbortController;
 }
 
 const RESYNC_WAIT_MS = 2_000;
@@ -96,6 +98,8 @@ export class RedisBus implements Bus {
   readonly #watched = new Map<string, Watched>();
   readonly #byChannel = new Map<string, Watched>();
   readonly #exclusives = new Set<() => void>();
+  /** Item loads waiting for the subscriber connection, woken by its next `ready`. */
+  readonly #awaitingConnection = new Set<() => void>();
   readonly historySize: number;
   readonly #prefix: string;
   readonly #lockTtlMs: number;
@@ -144,6 +148,8 @@ export class RedisBus implements Bus {
       }),
     );
     this.#subscriber.on('ready', () => {
+      for (const wake of this.#awaitingConnection) wake();
+      this.#awaitingConnection.clear();
       if (this.#everReady) this.#resyncAll();
       this.#everReady = true;
     });
@@ -166,8 +172,10 @@ export class RedisBus implements Bus {
     return seq < 0 ? null : seq + offset;
   }
 
-  async watch(item: string, onEvent: (event: ItemEvent) => void): Promise<ItemWatch> {
+  async watch(item: string, onEvent: (event: ItemEvent) => void, options: { readonly signal?: AbortSignal } = {}): Promise<ItemWatch> {
+    const { signal } = options;
     if (this.#closed) throw new BusUnavailableError('bus closed');
+    if (signal?.aborted) throw new BusUnavailableError('watch abandoned');
     let watched = this.#watched.get(item);
     if (!watched) {
       watched = {
@@ -180,6 +188,7 @@ export class RedisBus implements Bus {
         buffer: [],
         syncing: null,
         closed: false,
+        forgotten: new AbortController(),
       };
       this.#watched.set(item, watched);
       this.#byChannel.set(this.#channel(item), watched);
@@ -200,7 +209,8 @@ export class RedisBus implements Bus {
     while (!held.state) {
       if (held.closed) throw new BusUnavailableError('bus closed');
       try {
-        await held.syncing;
+        const loading = held.syncing ?? Promise.resolve();
+        await (signal ? abandonable(loading, signal) : loading);
       } catch (err) {
         close();
         throw err;
@@ -289,7 +299,10 @@ export class RedisBus implements Bus {
     if (this.#closed) return;
     this.#closed = true;
     for (const stop of [...this.#exclusives]) stop();
-    for (const watched of this.#watched.values()) watched.closed = true;
+    for (const watched of this.#watched.values()) {
+      watched.closed = true;
+      watched.forgotten.abort();
+    }
     this.#watched.clear();
     this.#byChannel.clear();
     // Give lock releases a moment; quit() waits for pending replies when connected.
@@ -349,14 +362,35 @@ export class RedisBus implements Bus {
   }
 
   async #subscribeAndLoad(watched: Watched): Promise<void> {
+    // While Redis is away the load waits for the connection instead of queueing a SUBSCRIBE: loads
+    // of items nobody waits for any more (their watches abandoned) must not pile up commands.
+    if (this.#subscriber.status !== 'ready') await this.#subscriberReady(watched.forgotten.signal);
     // Subscribe first, then read the state: an event published in between is in both and is
     // dropped by seq; one published before is in the state; one after arrives on the channel.
     await this.#subscriber.subscribe(this.#channel(watched.item));
     await this.#sync(watched);
   }
 
+  /** Resolves at the subscriber's next `ready`; rejects (forgetting the waiter) once `signal` aborts. */
+  #subscriberReady(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        signal.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = () => {
+        this.#awaitingConnection.delete(wake);
+        reject(new BusUnavailableError('item forgotten while redis was unreachable'));
+      };
+      if (signal.aborted) return abort();
+      this.#awaitingConnection.add(wake);
+      signal.addEventListener('abort', abort, { once: true });
+    });
+  }
+
   #forget(watched: Watched): void {
     watched.closed = true;
+    watched.forgotten.abort();
     if (this.#watched.get(watched.item) !== watched) return;
     this.#watched.delete(watched.item);
     const channel = this.#channel(watched.item);
@@ -534,6 +568,28 @@ export class RedisBus implements Bus {
     state.apply(event);
     notifyWatchers(watched.watchers, event, this.#logger);
   }
+}
+
+/**
+ * `promise`, or a BusUnavailableError once `signal` aborts: a watcher stops waiting for a load the
+ * others may still want (its listener on the signal goes with it).
+ */
+function abandonable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new BusUnavailableError('watch abandoned before the item loaded'));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** The bus event a wire event stands for, numbered `seq`. */

@@ -2,7 +2,7 @@
  * The origin's listening sockets, as the guide's `<http_server>` / `<https_server>` blocks: each
  * HTTP or HTTPS on its own interface and port, HTTPS with one certificate per server name (SNI),
  * any of them behind a layer-4 balancer speaking the PROXY protocol. Every listener feeds the same
- * handlers; which one a request came through only matters to the client address.
+ * handlers, with the routes it serves (a public CR listener: TLCP only).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -10,12 +10,13 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
-import type { HttpsListenerConfig, ListenerConfig } from '../config.ts';
+import type { HttpsListenerConfig, ListenerConfig, Route } from '../config.ts';
 import { requireProxyProtocol } from './proxy-protocol.ts';
 
 export interface ListenerHandlers {
-  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
-  onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** `routes`: what the listener the request came through serves. */
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse, routes: ReadonlySet<Route>): void;
+  onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, routes: ReadonlySet<Route>): void;
   /** A connection closed before HTTP: bad or late PROXY header, failed TLS handshake. For logs. */
   onRefused?(listener: string, reason: string): void;
   /** A listening socket failed after start, e.g. out of file descriptors on accept. For logs. */
@@ -81,8 +82,8 @@ interface Started {
 
 async function start(config: ListenerConfig, handlers: ListenerHandlers): Promise<Started> {
   const server = config.protocol === 'https' ? createHttpsServer(config) : http.createServer(HTTP_OPTIONS);
-  server.on('request', handlers.onRequest);
-  server.on('upgrade', handlers.onUpgrade);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => handlers.onRequest(req, res, config.routes));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handlers.onUpgrade(req, socket, head, config.routes));
   if (config.protocol === 'https') {
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
       socket.destroy();

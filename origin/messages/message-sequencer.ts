@@ -3,6 +3,9 @@
  * adapter one at a time in prog order; a message that arrives early waits for its predecessors, at
  * most LS_max_wait, after which the missing ones are declared skipped (MSGFAIL 38, or 39 with their
  * count) and the sequence moves on. Unordered messages are handled as they come.
+ *
+ * Names of sequences and numbers of messages come from the client: a session holds a bounded number
+ * of sequences and of messages not yet answered, however slow the adapter is, and refuses beyond.
  */
 import * as n from '../../protocol/notifications.ts';
 import { MsgFail } from '../../protocol/codes.ts';
@@ -19,8 +22,13 @@ export interface ClientMessage {
   readonly outcome: boolean;
 }
 
-/** Early messages a sequence may hold while waiting for a gap to fill. */
-const MAX_WAITING = 1000;
+/** Sequences one session may use: each one is remembered for as long as the session lives. */
+export const MAX_SEQUENCES = 100;
+/**
+ * Messages of one session not answered yet: waiting for a predecessor, queued behind one, or with
+ * the adapter.
+ */
+export const MAX_OUTSTANDING = 1000;
 
 interface Sequence {
   next: number;
@@ -32,6 +40,7 @@ interface Sequence {
 
 export class MessageSequencer {
   readonly #sequences = new Map<string, Sequence>();
+  #outstanding = 0;
   #closed = false;
 
   constructor(
@@ -43,18 +52,22 @@ export class MessageSequencer {
   /** Returns an error message when the message cannot even be queued. */
   submit(message: ClientMessage): string | null {
     if (message.sequence === null) {
+      if (this.#outstanding >= MAX_OUTSTANDING) return 'too many messages pending in this session';
+      this.#outstanding++;
       void this.#run(message);
       return null;
     }
     if (message.prog === null) return 'LS_msg_prog is required with LS_sequence';
     let seq = this.#sequences.get(message.sequence);
     if (!seq) {
+      if (this.#sequences.size >= MAX_SEQUENCES) return `too many message sequences in this session (at most ${MAX_SEQUENCES})`;
       seq = { next: 1, waiting: new Map(), timer: null, chain: Promise.resolve() };
       this.#sequences.set(message.sequence, seq);
     }
     // A prog already handled or already waiting is a retransmission: its outcome is on its way.
     if (message.prog < seq.next || seq.waiting.has(message.prog)) return null;
-    if (seq.waiting.size >= MAX_WAITING) return `too many messages waiting in sequence ${message.sequence}`;
+    if (this.#outstanding >= MAX_OUTSTANDING) return 'too many messages pending in this session';
+    this.#outstanding++;
     const deadline = message.maxWaitMs === null ? Infinity : Date.now() + message.maxWaitMs;
     seq.waiting.set(message.prog, { message, deadline });
     this.#drain(message.sequence, seq);
@@ -104,6 +117,7 @@ export class MessageSequencer {
         line = n.msgfail(message.sequence, message.prog ?? 0, MsgFail.ADAPTER_FAILURE, 'message processing failed');
       }
     }
+    this.#outstanding--;
     if (message.outcome && message.prog !== null && !this.#closed) this.emit(line);
   }
 }

@@ -5,22 +5,42 @@
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
-import { ParamReader, TlcpSyntaxError, type Params } from '../../protocol/request.ts';
+import { ParamReader, TlcpSyntaxError, isRequestId, type Params } from '../../protocol/request.ts';
 import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
 import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
-import { DEFAULT_BUFFER, MAX_BUFFER, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { BindOptions, Session, SessionServices } from './session.ts';
 
+/*
+ * Every number a client sends is brought into a range before use: times end up in timers (which
+ * fire at once beyond 2^31 ms) and in how long sessions and sockets are kept, sizes in what is held
+ * for the client.
+ */
 /** The official clients' default content length, used when a streaming bind names none. */
 const DEFAULT_CONTENT_LENGTH = 50_000_000;
+/** A stream shorter than this would carry little more than its CONOK before each re-bind. */
+const MIN_CONTENT_LENGTH = 256;
 const MIN_KEEPALIVE_MS = 1000;
 const MAX_KEEPALIVE_MS = 120_000;
 /** Polls wait at most this long for data, whatever the client asks. */
 const MAX_IDLE_MS = 60_000;
 /** Pauses between polls are at most this long (LOOP announces it): sessions and sockets wait that long. */
 const MAX_POLLING_MS = 300_000;
+/** A promise of a request at least this rarely (LS_inactivity_millis) is no promise to act on. */
+const MAX_INACTIVITY_MS = 3_600_000;
+/** A message waits for its predecessors at most this long (LS_max_wait), then they count as skipped. */
+const MAX_MESSAGE_WAIT_MS = 300_000;
+/** Subscription ids key per-event caches next to item positions (item-hub.ts): they stay below 2^31. */
+const MAX_SUBSCRIPTION_ID = 2 ** 31 - 1;
+/** Fields of one subscription's schema: every update of every item encodes that many values. */
+const MAX_SCHEMA_FIELDS = 1000;
+/**
+ * How long an add waits for the items this origin does not hold yet (read from the shared bus):
+ * with Redis unreachable or hung, the client hears REQERR after this, not never.
+ */
+const ITEMS_LOAD_TIMEOUT_MS = 4_000;
 /**
  * A full origin answers CONERR 5 after this pause: the 9.2 client retries a 5 at once, with no
  * backoff, so an immediate answer would turn every refused client into a tight request loop.
@@ -49,6 +69,7 @@ export interface StreamOptions extends BindOptions {
 export function readStreamOptions(params: Params, defaultKeepaliveMs: number): StreamOptions {
   const r = new ParamReader(params);
   const requestedKeepalive = r.int('LS_keepalive_millis');
+  const inactivity = r.int('LS_inactivity_millis') ?? 0;
   return {
     polling: r.bool('LS_polling', false),
     pollingMillis: Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS),
@@ -58,8 +79,8 @@ export function readStreamOptions(params: Params, defaultKeepaliveMs: number): S
         ? defaultKeepaliveMs
         : Math.min(Math.max(requestedKeepalive, MIN_KEEPALIVE_MS), MAX_KEEPALIVE_MS),
     recoveryFrom: r.int('LS_recovery_from'),
-    inactivityMillis: Math.max(r.int('LS_inactivity_millis') ?? 0, 0) || null,
-    contentLength: Math.max(r.int('LS_content_length') ?? DEFAULT_CONTENT_LENGTH, 1),
+    inactivityMillis: inactivity > 0 && inactivity <= MAX_INACTIVITY_MS ? inactivity : null,
+    contentLength: Math.max(r.int('LS_content_length') ?? DEFAULT_CONTENT_LENGTH, MIN_CONTENT_LENGTH),
   };
 }
 
@@ -101,7 +122,7 @@ export function unreadable(err: unknown): Answer {
 export async function controlLine(session: Session, adapterSet: AdapterSet, params: Params, overWebSocket: boolean): Promise<Answer> {
   const r = new ParamReader(params);
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   let ack: boolean;
   try {
     ack = !overWebSocket || r.bool('LS_ack', true);
@@ -130,8 +151,10 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
         const message = r.string('LS_cause_message') ?? 'destroyed by the client';
         return ok(() => session.end(code, message));
       }
-      case 'force_rebind':
-        return ok(() => session.forceRebind(r.int('LS_polling_millis') ?? 0));
+      case 'force_rebind': {
+        const pollingMillis = Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS);
+        return ok(() => session.forceRebind(pollingMillis));
+      }
       case 'constrain':
         return ok(() => session.constrain());
       default:
@@ -148,18 +171,19 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
 export function messageLine(session: Session, params: Params, overWebSocket: boolean): Answer {
   const r = new ParamReader(params);
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined || !/^\d{1,15}$/.test(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   try {
     const ack = !overWebSocket || r.bool('LS_ack', true);
     const text = r.required('LS_message');
     const sequence = r.string('LS_sequence');
     if (sequence === 'UNORDERED_MESSAGES') return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, 'UNORDERED_MESSAGES is reserved: omit LS_sequence') };
     if (sequence !== null && !SEQUENCE_NAME.test(sequence)) return { line: n.reqerr(reqId, ReqErr.MALFORMED, 'bad LS_sequence') };
+    const maxWaitMs = r.int('LS_max_wait');
     const refusal = session.submitMessage({
       text,
       sequence,
       prog: r.int('LS_msg_prog'),
-      maxWaitMs: r.int('LS_max_wait'),
+      maxWaitMs: maxWaitMs === null ? null : Math.min(maxWaitMs, MAX_MESSAGE_WAIT_MS),
       outcome: r.bool('LS_outcome', true),
     });
     if (refusal) return { line: n.reqerr(reqId, ReqErr.BAD_MESSAGE, refusal) };
@@ -173,7 +197,7 @@ export function messageLine(session: Session, params: Params, overWebSocket: boo
 /** The answer to a control or msg line for a session not held here. */
 export function missingSession(params: Params, wrongInstance: boolean): Answer {
   const reqId = params.get('LS_reqId');
-  if (reqId === undefined) return unreadable(new TlcpSyntaxError('missing LS_reqId'));
+  if (!isRequestId(reqId)) return unreadable(new TlcpSyntaxError('missing or bad LS_reqId'));
   return wrongInstance
     ? { line: n.reqerr(reqId, ReqErr.WRONG_INSTANCE, 'session belongs to another instance') }
     : { line: n.reqerr(reqId, ReqErr.SESSION_NOT_FOUND, 'session not found') };
@@ -181,6 +205,7 @@ export function missingSession(params: Params, wrongInstance: boolean): Answer {
 
 async function addSubscription(session: Session, adapterSet: AdapterSet, r: ParamReader): Promise<Refusal | null> {
   const id = r.requiredInt('LS_subId');
+  if (id > MAX_SUBSCRIPTION_ID) return { code: ReqErr.MALFORMED, message: `LS_subId must be at most ${MAX_SUBSCRIPTION_ID}` };
   const mode = r.required('LS_mode') as SubscriptionMode;
   if (!MODES.includes(mode)) return { code: ReqErr.MALFORMED, message: `unknown LS_mode ${mode}` };
   const group = r.required('LS_group');
@@ -191,8 +216,12 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   if (!dataAdapter) return { code: ReqErr.BAD_DATA_ADAPTER, message: `no data adapter ${dataAdapterName}` };
   const items = adapterSet.metadata.itemsOf(group, dataAdapterName);
   if (items.length === 0) return { code: ReqErr.BAD_GROUP, message: 'empty group' };
+  // Before the schema is resolved against the items: that work grows with both.
+  const maxItems = session.maxItemsPerSubscription;
+  if (items.length > maxItems) return { code: ReqErr.LIMIT, message: `too many items in one subscription (at most ${maxItems})` };
   const fields = adapterSet.metadata.fieldsOf(schemaName, dataAdapterName, items);
   if (fields.length === 0) return { code: ReqErr.BAD_SCHEMA, message: 'empty schema' };
+  if (fields.length > MAX_SCHEMA_FIELDS) return { code: ReqErr.LIMIT, message: `too many fields in one subscription (at most ${MAX_SCHEMA_FIELDS})` };
   for (const item of items) {
     if (!dataAdapter.allowsMode(item, mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${item}` };
   }
@@ -211,7 +240,7 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   const bufferParam = r.string('LS_requested_buffer_size');
   let bufferSize = DEFAULT_BUFFER;
   if (bufferParam === 'unlimited') bufferSize = MAX_BUFFER;
-  else if (bufferParam !== null) bufferSize = Math.max(1, r.requiredInt('LS_requested_buffer_size'));
+  else if (bufferParam !== null) bufferSize = Math.min(Math.max(1, r.requiredInt('LS_requested_buffer_size')), MAX_BUFFER);
 
   const spec: SubscriptionSpec = {
     id,
@@ -222,15 +251,14 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
     unfiltered,
     bufferSize,
   };
-  const reservation = session.reserveSubscription(id);
+  const reservation = session.reserveSubscription(id, items.length);
   if (reservation === 'duplicate') return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
-  if (reservation === 'limit') return { code: ReqErr.SUBSCRIPTION_LIMIT, message: 'too many subscriptions in this session' };
-  const { hubs } = session;
-  const acquired: ItemHub[] = [];
+  if (reservation === 'subscription-limit') return { code: ReqErr.LIMIT, message: 'too many subscriptions in this session' };
+  if (reservation === 'item-limit') return { code: ReqErr.LIMIT, message: 'too many subscribed items in this session' };
+  let acquired: ItemHub[];
   try {
-    for (const item of items) acquired.push(await hubs.acquire(item));
+    acquired = await session.hubs.acquireAll(items, ITEMS_LOAD_TIMEOUT_MS);
   } catch (err) {
-    for (const hub of acquired) hubs.release(hub);
     session.abandonSubscription(id);
     return { code: ReqErr.INTERNAL, message: `items unavailable: ${(err as Error).message}` };
   }
@@ -244,5 +272,6 @@ function readFrequency(r: ParamReader): number | null | 'unfiltered' {
   if (v === 'unfiltered') return 'unfiltered';
   const f = r.number('LS_requested_max_frequency');
   if (f === null || f <= 0) throw new TlcpSyntaxError('LS_requested_max_frequency must be positive, unlimited or unfiltered');
-  return f;
+  // Granted as CONF says: the client learns the rate it gets.
+  return Math.max(f, MIN_MAX_FREQUENCY);
 }

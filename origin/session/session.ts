@@ -4,11 +4,11 @@
  */
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr } from '../../protocol/codes.ts';
+import { ConErr, EndCode } from '../../protocol/codes.ts';
 import type { AdapterSet, ClientContext } from '../adapters/adapter.ts';
 import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
 import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
-import { Subscription, type SubscriptionOutput, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import { Subscription, type SubscriptionOutput, type SubscriptionSpec, type WriteBudget } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { Stream } from '../transports/stream.ts';
 import { ReplayLog } from './replay-log.ts';
@@ -19,12 +19,23 @@ const REQUEST_LIMIT_BYTES = 50_000;
 const REPLAY_BUDGET_CHARS = 64 * 1024;
 /** Unwritten notifications beyond which live updates are held (conflated or queued) instead. */
 const BACKLOG_LINES = 500;
+/**
+ * Unwritten notifications beyond which the session ends. Live updates and snapshots stop at
+ * BACKLOG_LINES, so only a client that reads nothing and keeps sending requests (each answered by a
+ * line or two: SUBOK, CONF, UNSUB, MSGDONE…) gets this far.
+ */
+const MAX_UNWRITTEN_LINES = 10_000;
 /** Room kept in a streaming response's content length for the closing LOOP. */
 const LOOP_RESERVE_BYTES = 16;
 /** Keepalives go out this much before they are due: the registry's sweep runs every half second. */
 const KEEPALIVE_SLACK_MS = 500;
 /** A client's heartbeat may be this late (network, a busy event loop) before its stream is given up. */
 const INACTIVITY_GRACE_MS = 2_000;
+/**
+ * Characters one pass over held subscriptions writes before it yields to the event loop (and to
+ * every other session): snapshots and held updates go out in slices of this size.
+ */
+const RELEASE_SLICE_CHARS = 64 * 1024;
 
 export interface SessionServices {
   readonly serverName: string;
@@ -33,6 +44,9 @@ export interface SessionServices {
   /** Bytes of updates a session may hold for a client that cannot take them now. */
   readonly maxQueuedBytes: number;
   readonly maxSubscriptions: number;
+  readonly maxItemsPerSubscription: number;
+  /** Items of all subscriptions of the session together, adds still loading included. */
+  readonly maxItems: number;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
   readonly hubs: ItemHubs;
@@ -70,13 +84,16 @@ export class Session implements SubscriptionOutput {
   #pollTimer: NodeJS.Timeout | null = null;
   #flushTimer: NodeJS.Timeout | null = null;
   #releaseScheduled = false;
+  #endScheduled = false;
   #slow = false;
   #queuedBytes = 0;
   readonly #log = new ReplayLog(REPLAY_BUDGET_CHARS);
   readonly #subs = new Map<number, Subscription>();
   readonly #hubsOf = new Map<number, ItemHub[]>();
-  /** Adds waiting for their items; `true` once a delete arrived for them meanwhile. */
-  readonly #pending = new Map<number, boolean>();
+  /** Adds waiting for their items, with their item count; `deleted` once a delete arrived meanwhile. */
+  readonly #pending = new Map<number, { readonly items: number; deleted: boolean }>();
+  /** Items of the subscriptions and of the adds pending. */
+  #itemCount = 0;
   readonly #held = new Set<Subscription>();
   // Most sessions never send a message: the sequencer comes with the first one.
   #messages: MessageSequencer | null = null;
@@ -150,6 +167,7 @@ export class Session implements SubscriptionOutput {
   emit(line: string): void {
     if (this.#closed) return;
     this.#log.append(line);
+    if (this.#log.pending > MAX_UNWRITTEN_LINES) this.#endUnread();
     if (this.#stream === null) return;
     // WRITE_DELAY_MS=0 (the default) writes each notification as it comes: the lowest latency, and
     // the fan-out already writes every socket once per update. A few ms lets a busy session send
@@ -186,24 +204,32 @@ export class Session implements SubscriptionOutput {
     this.#lastHeardAt = Date.now();
   }
 
+  /** Items one subscription may name. */
+  get maxItemsPerSubscription(): number {
+    return this.services.maxItemsPerSubscription;
+  }
+
   /**
-   * Registers an add while its items are fetched, so a delete arriving meanwhile is honoured; adds
-   * still pending count toward the limit, or a burst of them could overshoot it.
+   * Registers an add of `items` items while they are fetched, so a delete arriving meanwhile is
+   * honoured; adds still pending count toward the limits, or a burst of them could overshoot them.
    */
-  reserveSubscription(id: number): 'reserved' | 'duplicate' | 'limit' {
+  reserveSubscription(id: number, items: number): 'reserved' | 'duplicate' | 'subscription-limit' | 'item-limit' {
     if (this.#subs.has(id) || this.#pending.has(id)) return 'duplicate';
-    if (this.#subs.size + this.#pending.size >= this.services.maxSubscriptions) return 'limit';
-    this.#pending.set(id, false);
+    if (this.#subs.size + this.#pending.size >= this.services.maxSubscriptions) return 'subscription-limit';
+    if (this.#itemCount + items > this.services.maxItems) return 'item-limit';
+    this.#pending.set(id, { items, deleted: false });
+    this.#itemCount += items;
     return 'reserved';
   }
 
   /** Completes an add: snapshot and live data start now, unless it was deleted meanwhile. */
   startSubscription(spec: SubscriptionSpec, hubs: ItemHub[]): void {
-    const deleted = this.#pending.get(spec.id);
+    const pending = this.#pending.get(spec.id);
     this.#pending.delete(spec.id);
-    if (this.#closed || deleted !== false) {
+    if (this.#closed || pending === undefined || pending.deleted) {
+      if (pending !== undefined) this.#itemCount -= pending.items;
       for (const hub of hubs) this.services.hubs.release(hub);
-      if (deleted) this.emit(n.unsub(spec.id));
+      if (pending?.deleted && !this.#closed) this.emit(n.unsub(spec.id));
       return;
     }
     const sub = new Subscription(spec, this);
@@ -215,12 +241,16 @@ export class Session implements SubscriptionOutput {
 
   /** An add that could not complete: forget its reservation. */
   abandonSubscription(id: number): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
     this.#pending.delete(id);
+    this.#itemCount -= pending.items;
   }
 
   deleteSubscription(id: number): boolean {
-    if (this.#pending.has(id)) {
-      this.#pending.set(id, true);
+    const pending = this.#pending.get(id);
+    if (pending !== undefined) {
+      pending.deleted = true;
       return true;
     }
     const sub = this.#subs.get(id);
@@ -312,7 +342,9 @@ export class Session implements SubscriptionOutput {
     sub.stop();
     this.#subs.delete(sub.id);
     this.#held.delete(sub);
-    for (const hub of this.#hubsOf.get(sub.id) ?? []) this.services.hubs.release(hub);
+    const hubs = this.#hubsOf.get(sub.id) ?? [];
+    for (const hub of hubs) this.services.hubs.release(hub);
+    this.#itemCount -= hubs.length;
     this.#hubsOf.delete(sub.id);
     this.services.telemetry.subscriptions--;
   }
@@ -376,6 +408,13 @@ export class Session implements SubscriptionOutput {
     });
   }
 
+  /** Ends the session after the current request: its caller may be in the middle of a subscription. */
+  #endUnread(): void {
+    if (this.#endScheduled) return;
+    this.#endScheduled = true;
+    setImmediate(() => this.end(EndCode.CLOSED_BY_SERVER, 'too many notifications left unread'));
+  }
+
   #scheduleRelease(): void {
     if (this.#releaseScheduled) return;
     this.#releaseScheduled = true;
@@ -386,10 +425,14 @@ export class Session implements SubscriptionOutput {
   }
 
   #releaseHeld(): void {
+    const budget: WriteBudget = { chars: RELEASE_SLICE_CHARS };
     for (const sub of this.#held) {
       if (!this.accepting()) return;
-      if (sub.release()) this.#held.delete(sub);
+      if (budget.chars <= 0) break;
+      if (sub.release(budget)) this.#held.delete(sub);
     }
+    // The slice is spent with more to write: the rest goes in a later turn of the event loop.
+    if (budget.chars <= 0 && this.#held.size > 0) this.#scheduleRelease();
   }
 
   /** A poll answers with what is there: once data went out, close the cycle after this turn. */

@@ -4,8 +4,8 @@
  * list of an update is computed once per distinct schema, not once per session.
  */
 import type { Logger } from 'pino';
-import type { Bus, ItemEvent, ItemWatch } from '../bus/bus.ts';
-import { ItemState, rowCommandOf } from '../bus/item-state.ts';
+import type { Bus, FieldValues, ItemEvent, ItemWatch } from '../bus/bus.ts';
+import { ItemState, fieldValues, rowCommandOf } from '../bus/item-state.ts';
 import type { Telemetry } from '../telemetry.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
@@ -25,11 +25,25 @@ export function schemaOf(fields: readonly string[]): Schema {
   return { key: fields.join(' '), fields };
 }
 
+/**
+ * The item's state as of one seq, copied once for every subscription that starts at that seq (a
+ * group may name one item thousands of times): each part is copied on first use.
+ */
+interface FrozenState {
+  readonly seq: number;
+  merged?: FieldValues | null;
+  history?: readonly ItemEvent[];
+  rows?: readonly FieldValues[];
+}
+
 export class ItemHub {
   readonly consumers = new Set<ItemConsumer>();
   refs = 0;
   #state: ItemState | null = null;
   #watch: ItemWatch | null = null;
+  #frozen: FrozenState | null = null;
+  /** Aborted when the hub closes: a watch still loading is given up. */
+  readonly #closing = new AbortController();
   readonly ready: Promise<void>;
 
   constructor(
@@ -42,7 +56,7 @@ export class ItemHub {
     // held and replayed past the snapshot so the state never misses or repeats one.
     const early: ItemEvent[] = [];
     this.ready = bus
-      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)))
+      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)), { signal: this.#closing.signal })
       .then((watch) => {
         this.#watch = watch;
         // The bus's own bound: a shard's DISTINCT snapshots match what the bus shares with late shards.
@@ -57,9 +71,37 @@ export class ItemHub {
     return this.#state;
   }
 
+  /** The merged values now, for a MERGE snapshot; they stay as they are whatever comes next. */
+  frozenMerged(): FieldValues | null {
+    const frozen = this.#frozenState();
+    if (frozen.merged === undefined) frozen.merged = this.state.merged && fieldValues(this.state.merged);
+    return frozen.merged;
+  }
+
+  /** The recent events now, oldest first, for a DISTINCT snapshot. */
+  frozenHistory(): readonly ItemEvent[] {
+    const frozen = this.#frozenState();
+    frozen.history ??= this.state.recentHistory();
+    return frozen.history;
+  }
+
+  /** The COMMAND rows now, in ADD order, for a COMMAND snapshot. */
+  frozenRows(): readonly FieldValues[] {
+    const frozen = this.#frozenState();
+    frozen.rows ??= [...this.state.rows.values()];
+    return frozen.rows;
+  }
+
   close(): void {
+    this.#closing.abort();
     this.#watch?.close();
     this.#watch = null;
+  }
+
+  #frozenState(): FrozenState {
+    const { seq } = this.state;
+    if (this.#frozen?.seq !== seq) this.#frozen = { seq };
+    return this.#frozen;
   }
 
   #dispatch(event: ItemEvent): void {
@@ -185,8 +227,33 @@ export class ItemHubs {
     private readonly logger: Logger,
   ) {}
 
-  /** Takes a reference; resolves once the hub holds the item's state. */
-  async acquire(item: string): Promise<ItemHub> {
+  /**
+   * Takes a reference on the hub of each item (items may repeat) and resolves once they all hold
+   * their state. Past `timeoutMs` (the shared bus unreachable or hung) it gives every reference
+   * back and rejects, so a client gets its answer in bounded time and loads nobody waits for any
+   * more are abandoned rather than left pending.
+   */
+  async acquireAll(items: readonly string[], timeoutMs: number): Promise<ItemHub[]> {
+    const hubs = items.map((item) => this.#take(item));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const { connected } = this.bus.status();
+        reject(new Error(`not loaded within ${timeoutMs} ms${connected ? '' : ': the shared bus is unreachable'}`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all([...new Set(hubs)].map((hub) => hub.ready)), deadline]);
+    } catch (err) {
+      for (const hub of hubs) this.release(hub);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return hubs;
+  }
+
+  #take(item: string): ItemHub {
     let hub = this.#hubs.get(item);
     if (!hub) {
       hub = new ItemHub(item, this.bus, this.telemetry, this.logger);
@@ -199,12 +266,6 @@ export class ItemHubs {
       });
     }
     hub.refs++;
-    try {
-      await hub.ready;
-    } catch (err) {
-      hub.refs--;
-      throw err;
-    }
     return hub;
   }
 

@@ -12,10 +12,17 @@
  * A clear-snapshot event reaches DISTINCT and COMMAND clients as `CS` and MERGE ones as an update
  * with every field null, which is what Lightstreamer's own kernel does for a cleared item; RAW keeps
  * no state, so a clear means nothing to it.
+ *
+ * Snapshots go out the same way as held updates: the item's state is frozen when the subscription
+ * starts (and live events are held behind it from then on, so nothing falls between snapshot and
+ * live data), and its lines are written as the session accepts them, a slice per pass. A COMMAND
+ * item of many rows, or a long DISTINCT history asked for by thousands of items, neither freezes the
+ * event loop nor piles up in memory for a client that reads slowly.
  */
 import type { SubscriptionMode } from '../adapters/adapter.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues } from '../../protocol/update-line.ts';
+import type { FieldValues, ItemEvent } from '../bus/bus.ts';
 import { fullValues, type EventView, type ItemConsumer, type ItemHub, type Schema } from './item-hub.ts';
 
 /** What a subscription needs from its session. */
@@ -34,22 +41,39 @@ export interface SubscriptionOutput {
   queueRoom(): number;
 }
 
+/** Characters a release pass may still write; the session's subscriptions share one per pass. */
+export interface WriteBudget {
+  chars: number;
+}
+
 export interface SubscriptionSpec {
   readonly id: number;
   readonly mode: SubscriptionMode;
   readonly schema: Schema;
   /** LS_snapshot: true, false, or a DISTINCT length. */
   readonly snapshot: boolean | number;
-  /** Updates per second per item; null = unlimited. MERGE only. */
+  /** Updates per second per item, at least MIN_MAX_FREQUENCY; null = unlimited. MERGE only. */
   readonly maxFrequency: number | null;
   readonly unfiltered: boolean;
-  /** Queue length per item while held; modes other than conflated MERGE. */
+  /** Queue length per item while held, at most MAX_BUFFER; modes other than conflated MERGE. */
   readonly bufferSize: number;
 }
 
 /** Held queue bound when the client asks for `unlimited`: memory stays bounded all the same. */
 export const MAX_BUFFER = 1000;
 export const DEFAULT_BUFFER = 100;
+/**
+ * The lowest update rate a client may ask for (one per 100 s): the pause between two updates of an
+ * item is a timer, and a rate near zero would ask for one longer than a timer can hold (2^31 ms),
+ * which Node fires at once — again and again, for every item.
+ */
+export const MIN_MAX_FREQUENCY = 0.01;
+
+/** The lines of one item's snapshot still to be written, then (DISTINCT, COMMAND) its EOS. */
+interface PendingSnapshot {
+  readonly updates: Iterator<string>;
+  readonly endOfSnapshot: boolean;
+}
 
 class SubscribedItem implements ItemConsumer {
   /** The client got a first update: later ones may use unchanged markers. */
@@ -61,6 +85,8 @@ class SubscribedItem implements ItemConsumer {
   lost = 0;
   lastSentAt = 0;
   timer: NodeJS.Timeout | null = null;
+  /** Non-null until the snapshot is written: live events wait behind it. */
+  snapshot: PendingSnapshot | null = null;
 
   constructor(
     readonly sub: Subscription,
@@ -95,8 +121,9 @@ export class Subscription {
   }
 
   /**
-   * Writes SUBOK/SUBCMD, CONF and the snapshots, and starts consuming live events, all in one
-   * synchronous step so nothing falls between snapshot and live data.
+   * Writes SUBOK/SUBCMD and CONF, freezes each item's snapshot and starts consuming its live events
+   * in one synchronous step, so nothing falls between snapshot and live data. The snapshots are
+   * written by `release()`, which the session calls as it can take them.
    */
   start(hubs: readonly ItemHub[]): void {
     const { id, mode, schema } = this.spec;
@@ -111,10 +138,11 @@ export class Subscription {
     hubs.forEach((hub, i) => {
       const item = new SubscribedItem(this, i + 1, hub);
       this.#items.push(item);
-      this.#snapshot(item);
+      item.snapshot = this.#frozenSnapshot(item);
       hub.consumers.add(item);
     });
     this.#live = true;
+    if (this.#items.some((item) => item.snapshot !== null)) this.out.hold(this);
   }
 
   /** LS_op=reconf: a new frequency limit, confirmed with CONF. */
@@ -141,8 +169,9 @@ export class Subscription {
       return;
     }
     const accepting = this.out.accepting();
+    const behindSnapshot = item.snapshot !== null;
     if (this.spec.mode === 'MERGE' && !this.spec.unfiltered) {
-      if (item.dirty || !accepting || this.#throttled(item)) {
+      if (item.dirty || behindSnapshot || !accepting || this.#throttled(item)) {
         if (item.dirty) this.out.conflated(1);
         item.dirty = true;
         this.out.hold(this);
@@ -151,26 +180,30 @@ export class Subscription {
     }
     // Held lines carry full values: one may be dropped on overflow, and a later delta would then
     // leave the client with a stale field.
-    const held = item.queue !== null || !accepting;
+    const held = item.queue !== null || behindSnapshot || !accepting;
     const line = this.#lineFor(item, view, held);
     if (line === null) return;
     if (held) this.#enqueue(item, line);
     else this.#send(item, line);
   }
 
-  /** Writes what was held, as far as the session accepts; returns true when nothing is left. */
-  release(): boolean {
+  /**
+   * Writes what was held (snapshots first), as far as the session accepts and `budget` allows;
+   * returns true when nothing is left.
+   */
+  release(budget: WriteBudget): boolean {
     if (this.#closed) return true;
     let done = true;
     for (const item of this.#items) {
-      if (!this.out.accepting()) return false;
+      if (!this.out.accepting() || budget.chars <= 0) return false;
+      if (item.snapshot !== null && !this.#writeSnapshot(item, item.snapshot, budget)) return false;
       if (item.dirty) {
         if (this.#throttled(item)) {
           done = false;
           continue;
         }
         item.dirty = false;
-        this.#send(item, n.update(this.id, item.index, fullValues(this.spec.schema, item.hub.state.merged)));
+        this.#spend(budget, this.#send(item, n.update(this.id, item.index, fullValues(this.spec.schema, item.hub.state.merged))));
       }
       if (item.queue !== null) {
         if (item.cleared) {
@@ -182,10 +215,10 @@ export class Subscription {
           item.lost = 0;
         }
         const queue = item.queue;
-        while (queue.length > 0 && this.out.accepting()) {
+        while (queue.length > 0 && this.out.accepting() && budget.chars > 0) {
           const line = queue.shift()!;
           this.out.queued(-line.length);
-          this.#send(item, line);
+          this.#spend(budget, this.#send(item, line));
         }
         if (queue.length > 0) return false;
         item.queue = null;
@@ -206,7 +239,10 @@ export class Subscription {
 
   #clear(item: SubscribedItem): void {
     if (this.spec.mode === 'RAW') return;
-    if (item.queue === null && this.out.accepting()) {
+    // The rest of a snapshot still being written describes what the clear discards: only its EOS
+    // is still owed, and the CS follows it.
+    if (item.snapshot !== null) item.snapshot = { updates: [][Symbol.iterator](), endOfSnapshot: item.snapshot.endOfSnapshot };
+    if (item.queue === null && item.snapshot === null && this.out.accepting()) {
       this.#clearSent(item);
       return;
     }
@@ -224,10 +260,16 @@ export class Subscription {
     this.out.emit(n.cs(this.id, item.index));
   }
 
-  #send(item: SubscribedItem, line: string): void {
+  /** Returns the line, for the caller's budget. */
+  #send(item: SubscribedItem, line: string): string {
     item.started = true;
     if (this.#maxFrequency !== null) item.lastSentAt = Date.now();
     this.out.emit(line);
+    return line;
+  }
+
+  #spend(budget: WriteBudget, line: string): void {
+    budget.chars -= line.length;
   }
 
   /**
@@ -236,7 +278,7 @@ export class Subscription {
    */
   #enqueue(item: SubscribedItem, line: string): void {
     const queue = (item.queue ??= []);
-    const bound = Math.min(this.spec.bufferSize, MAX_BUFFER);
+    const bound = this.spec.bufferSize;
     // The item's own oldest lines make room first; when other items hold the session's budget (or
     // the line alone exceeds it), the new line is the one lost.
     while (queue.length >= bound || (queue.length > 0 && this.out.queueRoom() < line.length)) {
@@ -276,29 +318,56 @@ export class Subscription {
     return true;
   }
 
-  #snapshot(item: SubscribedItem): void {
-    const { mode, schema, snapshot } = this.spec;
-    if (snapshot === false || mode === 'RAW') return;
-    const state = item.hub.state;
+  /** The item's snapshot as of now, to be written later; null when there is none to write. */
+  #frozenSnapshot(item: SubscribedItem): PendingSnapshot | null {
+    const { mode, snapshot } = this.spec;
+    if (snapshot === false || mode === 'RAW') return null;
     if (mode === 'MERGE') {
-      if (state.merged) this.#send(item, n.update(this.id, item.index, fullValues(schema, state.merged)));
-      return;
+      const merged = item.hub.frozenMerged();
+      return merged === null ? null : { updates: this.#mergeSnapshot(item, merged), endOfSnapshot: false };
     }
     if (mode === 'DISTINCT') {
-      let history = state.snapshot().history;
-      if (typeof snapshot === 'number') history = history.slice(-snapshot);
-      let previous: Readonly<Record<string, string | null>> | null = null;
-      for (const event of history) {
-        const values = previous
-          ? encodeUpdateValues(schema.fields.map((f) => (f in event.fields ? event.fields[f] : undefined)))
-          : fullValues(schema, event.fields);
-        previous = event.fields;
-        this.#send(item, n.update(this.id, item.index, values));
-      }
-    } else {
-      for (const row of state.rows.values()) this.#send(item, n.update(this.id, item.index, fullValues(schema, { ...row, command: 'ADD' })));
+      const history = item.hub.frozenHistory();
+      const from = typeof snapshot === 'number' ? Math.max(0, history.length - snapshot) : 0;
+      return { updates: this.#distinctSnapshot(item, history, from), endOfSnapshot: true };
     }
-    this.out.emit(n.eos(this.id, item.index));
+    return { updates: this.#commandSnapshot(item, item.hub.frozenRows()), endOfSnapshot: true };
+  }
+
+  *#mergeSnapshot(item: SubscribedItem, merged: FieldValues): Generator<string> {
+    yield n.update(this.id, item.index, fullValues(this.spec.schema, merged));
+  }
+
+  *#distinctSnapshot(item: SubscribedItem, history: readonly ItemEvent[], from: number): Generator<string> {
+    const { fields } = this.spec.schema;
+    for (let i = from; i < history.length; i++) {
+      const event = history[i];
+      const values =
+        i > from
+          ? encodeUpdateValues(fields.map((f) => (f in event.fields ? event.fields[f] : undefined)))
+          : fullValues(this.spec.schema, event.fields);
+      yield n.update(this.id, item.index, values);
+    }
+  }
+
+  *#commandSnapshot(item: SubscribedItem, rows: readonly FieldValues[]): Generator<string> {
+    const { fields } = this.spec.schema;
+    // A snapshot shows every row as an ADD.
+    for (const row of rows) yield n.update(this.id, item.index, encodeUpdateValues(fields.map((f) => (f === 'command' ? 'ADD' : (row[f] ?? null)))));
+  }
+
+  /** Writes the snapshot's next lines; returns true once it is all out (its EOS included). */
+  #writeSnapshot(item: SubscribedItem, snapshot: PendingSnapshot, budget: WriteBudget): boolean {
+    while (this.out.accepting() && budget.chars > 0) {
+      const next = snapshot.updates.next();
+      if (next.done) {
+        if (snapshot.endOfSnapshot) this.out.emit(n.eos(this.id, item.index));
+        item.snapshot = null;
+        return true;
+      }
+      this.#spend(budget, this.#send(item, next.value));
+    }
+    return false;
   }
 
   #confLine(): string {

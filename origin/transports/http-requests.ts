@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { isRequestName, parseParams, scanParam, sessionIdOf, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
+import { isRequestId, isRequestName, parseParams, scanParam, sessionIdOf, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
 import { BodyTooLarge, readBody } from '../http-body.ts';
 import { bindRefusal } from '../session/registry.ts';
 import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
@@ -44,7 +44,7 @@ export async function handleTlcpHttp(name: string, req: IncomingMessage, res: Se
     body = UTF8.decode(await readBody(req));
   } catch (err) {
     if (err instanceof BodyTooLarge) {
-      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', ...(err.unread ? { connection: 'close' } : {}) });
       res.end(`${err.message}\n`);
       return;
     }
@@ -111,10 +111,12 @@ async function answerLines(
   const found = id === null ? null : ctx.registry.lookup(id);
   const session = found?.found ? found.session : null;
   session?.heard();
-  const answers: Answer[] = [];
+  // Lines start in order (an add reserves its subscription id as it starts) and are answered in
+  // order, but one waiting for its items does not hold up the others.
+  const pending: Array<Answer | Promise<Answer>> = [];
   if (name === 'heartbeat') {
     // A heartbeat only proves the client alive; for a session gone it is not an error either.
-    answers.push({ line: n.reqok() });
+    pending.push({ line: n.reqok() });
   } else {
     for (const line of lines) {
       let params: Params;
@@ -122,16 +124,17 @@ async function answerLines(
         params = parseParams(line);
       } catch (err) {
         const reqId = scanParam(line, 'LS_reqId');
-        answers.push(reqId !== null && /^\d{1,15}$/.test(reqId) ? { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) } : unreadable(err));
+        pending.push(isRequestId(reqId) ? { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) } : unreadable(err));
         continue;
       }
       if (!session || session.closed) {
-        answers.push(missingSession(params, found !== null && !found.found && found.wrongInstance));
+        pending.push(missingSession(params, found !== null && !found.found && found.wrongInstance));
       } else {
-        answers.push(name === 'control' ? await controlLine(session, session.adapterSet, params, false) : messageLine(session, params, false));
+        pending.push(name === 'control' ? controlLine(session, session.adapterSet, params, false) : messageLine(session, params, false));
       }
     }
   }
+  const answers = await Promise.all(pending);
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...cors });
   res.end(answers.map((a) => a.line ?? '').join(''));
   for (const answer of answers) {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { TlcpSyntaxError, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
+import { TlcpSyntaxError, isRequestId, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
 import type { TransportName } from '../telemetry.ts';
 import { bindRefusal } from '../session/registry.ts';
 import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
@@ -24,6 +24,12 @@ export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 const UNBOUND_SOCKET_MS = 60_000;
 /** Frames above this are refused by ws itself (close 1009); TLCP frames are a few hundred bytes. */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Bytes of answers written while the socket never got to empty its buffer, beyond which it is
+ * dropped: a client that sends requests and reads nothing. Stream data is not counted: it stops at
+ * HIGH_WATER_BYTES by itself, and a slow client's backlog of it is no reason to drop it.
+ */
+const MAX_UNREAD_ANSWER_BYTES = 4 * 1024 * 1024;
 
 let lastText = '';
 let lastFrame = textFrame('');
@@ -32,7 +38,13 @@ export class WsConnection {
   #session: Session | null = null;
   #stream: WsStream | null = null;
   #idle: NodeJS.Timeout | null = null;
-  // Frames are handled one after the other: an add waiting for its items must not be overtaken.
+  #unreadAnswerBytes = 0;
+  /**
+   * Frames start one after the other, so a control line never runs before the create or bind ahead
+   * of it. A control or msg line does not hold up the frames behind it: an add waiting for its
+   * items (Redis slow or away) is answered when they come, while later lines are answered at once.
+   * Its subscription id is reserved as it starts, so a delete behind it still finds it.
+   */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -122,7 +134,16 @@ export class WsConnection {
       case 'control':
       case 'msg':
         this.#session?.heard();
-        for (const line of frame.lines) this.#answer(await this.#request(frame.name, line));
+        for (const line of frame.lines) {
+          this.#request(frame.name, line).then(
+            (answer) => this.#answer(answer),
+            (err: unknown) => {
+              this.logger.error({ err }, 'websocket request failed');
+              const reqId = reqIdOf(line);
+              this.send(reqId === null ? n.error(ConErr.INTERNAL, 'internal error') : n.reqerr(reqId, ReqErr.INTERNAL, 'internal error'));
+            },
+          );
+        }
         return;
       case 'heartbeat':
         // Over WebSocket the frame itself proves the client alive; no answer is expected.
@@ -154,7 +175,15 @@ export class WsConnection {
 
   #answer(answer: Answer): void {
     if (answer.failure !== undefined) this.logger.error({ err: answer.failure }, 'control request failed');
-    if (answer.line !== null) this.send(answer.line);
+    if (answer.line !== null) {
+      if (this.socket.writableLength === 0) this.#unreadAnswerBytes = 0;
+      this.#unreadAnswerBytes += this.send(answer.line);
+      if (this.#unreadAnswerBytes > MAX_UNREAD_ANSWER_BYTES) {
+        this.logger.debug({ buffered: this.socket.writableLength }, 'websocket client reads none of its answers; socket dropped');
+        this.socket.destroy();
+        return;
+      }
+    }
     answer.after?.();
   }
 
@@ -200,7 +229,7 @@ function textFrame(text: string): Buffer {
 
 function reqIdOf(line: string): string | null {
   const id = scanParam(line, 'LS_reqId');
-  return id !== null && /^\d{1,15}$/.test(id) ? id : null;
+  return isRequestId(id) ? id : null;
 }
 
 class WsStream implements Stream {

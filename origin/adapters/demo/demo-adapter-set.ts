@@ -65,15 +65,18 @@ export function createDemoAdapterSet(): AdapterSet {
       const adapter = adapterOf(dataAdapter);
       const fields = schema.split(' ').filter(Boolean);
       if (fields.length === 0) throw new AdapterError(ReqErr.BAD_SCHEMA, 'empty schema');
+      // A group may name one item many times: each distinct item's fields are looked up once.
+      const restricted: Array<[string, ReadonlySet<string>]> = [];
+      for (const item of new Set(items)) {
+        const known = adapter.fieldsOf(item);
+        if (known) restricted.push([item, new Set(known)]);
+      }
       for (const field of fields) {
         if (!FIELD_NAME_PATTERN.test(field)) {
           throw new AdapterError(ReqErr.BAD_SCHEMA, `bad field name ${field}`);
         }
-        for (const item of items) {
-          const known = adapter.fieldsOf(item);
-          if (known && !known.includes(field)) {
-            throw new AdapterError(ReqErr.BAD_SCHEMA, `${adapter.name} item ${item} has no field ${field}`);
-          }
+        for (const [item, known] of restricted) {
+          if (!known.has(field)) throw new AdapterError(ReqErr.BAD_SCHEMA, `${adapter.name} item ${item} has no field ${field}`);
         }
       }
       return fields;
