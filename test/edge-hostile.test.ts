@@ -242,3 +242,12 @@ describe('a WebSocket client that stops reading', () => {
     expect(await closed).toEqual([1008, 'client is not reading: over 1048576 bytes queued']);
   });
 });
+
+describe('values the edge echoes', () => {
+  it('never carry a line or a field a client slipped in: a bad LS_reqId gets ERROR 65 instead of an echo', async () => {
+    // A session nobody has: the edge answers for it itself, one answer per request line.
+    const body = 'LS_reqId=1%0D%0AEND%2C48%2Cinjected&LS_op=destroy\r\nLS_reqId=2&LS_op=destroy\r\n';
+    const answer = await request('/lightstreamer/control.txt?LS_session=nobody', { headers: { 'content-type': 'text/plain' }, body });
+    expect(answer.text).toBe('ERROR,65,missing or bad LS_reqId\r\nREQERR,2,20,Session not found\r\n');
+  });
+});

@@ -1,6 +1,6 @@
-import { ReqErr } from '../protocol/codes.ts';
-import { reqerr, reqok } from '../protocol/notifications.ts';
-import { scanParam, splitBody } from '../protocol/request.ts';
+import { ConErr, ReqErr } from '../protocol/codes.ts';
+import { error, reqerr, reqok } from '../protocol/notifications.ts';
+import { isRequestId, scanParam, splitBody } from '../protocol/request.ts';
 import type { Endpoint } from './tlcp.ts';
 import { SESSION_GONE, SESSION_GONE_MESSAGE } from './tlcp.ts';
 import { count } from './registry-client.ts';
@@ -18,8 +18,12 @@ export function sessionGone(endpoint: Endpoint, body: string): string {
       return reqok();
     case 'control':
     case 'msg':
+      // A line without a well-formed request id gets what an origin answers it: nothing of it is echoed.
       return splitBody(body)
-        .map((line) => reqerr(scanParam(line, 'LS_reqId') ?? '', ReqErr.SESSION_NOT_FOUND, SESSION_GONE_MESSAGE))
+        .map((line) => {
+          const reqId = scanParam(line, 'LS_reqId');
+          return isRequestId(reqId) ? reqerr(reqId, ReqErr.SESSION_NOT_FOUND, SESSION_GONE_MESSAGE) : error(ConErr.MALFORMED, 'missing or bad LS_reqId');
+        })
         .join('');
     default:
       return SESSION_GONE;
