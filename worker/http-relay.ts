@@ -3,10 +3,9 @@ import type { Endpoint } from './tlcp.ts';
 import { scanParam, sessionIdOf, splitBody } from '../protocol/request.ts';
 import { ConErr } from '../protocol/codes.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
-import { homeOfSession, placeSession, GONE, type Placement, type RouteHints } from './session-routing.ts';
+import { homeOfSession, placeSession, GONE, type Placement } from './session-routing.ts';
+import { createCookies, streamClosed, type RoutingRequest } from './modes/mode.ts';
 import { noShardResponse, sessionGoneResponse } from './failover.ts';
-import { stickyCookieFor } from './affinity.ts';
-import { pinnedStreamClosed } from './session-pins.ts';
 import { onConok } from './conok.ts';
 import { conerrCodeOf, conokOf } from './tlcp.ts';
 import { count } from './registry-client.ts';
@@ -28,13 +27,13 @@ function requestTo(er: EdgeRequest, request: Request, body: string): RequestInit
 
 const isPolling = (body: string) => splitBody(body).some((l) => scanParam(l, 'LS_polling') === 'true');
 
-export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, hints: RouteHints): Promise<Response> {
+export async function relayHttp(er: EdgeRequest, request: Request, endpoint: Endpoint, pathAndQuery: string, req: RoutingRequest): Promise<Response> {
   const body = await request.text();
-  if (endpoint === 'create_session') return createSession(er, request, pathAndQuery, body, hints);
+  if (endpoint === 'create_session') return createSession(er, request, pathAndQuery, body, req);
 
   const query = pathAndQuery.includes('?') ? pathAndQuery.slice(pathAndQuery.indexOf('?') + 1) : null;
   const sessionId = sessionIdOf(query, endpoint === 'bind_session' ? (splitBody(body)[0] ?? null) : null);
-  const home = await homeOfSession(er, { ...hints, sessionId });
+  const home = await homeOfSession(er, { ...req, sessionId });
   if (home === GONE) return sessionGoneResponse(endpoint, body);
   if (endpoint === 'bind_session') return bindSession(er, request, home.shard, pathAndQuery, body, sessionId);
   try {
@@ -91,7 +90,7 @@ async function bindSession(er: EdgeRequest, request: Request, shard: string, pat
   const boundAt = Date.now();
   const stream = opened.stream.toClient(er, shard, first, {
     polling: isPolling(body),
-    onClosed: (outcome) => sessionId && pinnedStreamClosed(er, sessionId, shard, outcome, boundAt),
+    onClosed: (outcome) => sessionId && streamClosed(er, sessionId, shard, outcome, boundAt),
   });
   return new Response(stream, { status: opened.res.status, headers: clientHeaders(opened.res.headers) });
 }
@@ -105,13 +104,13 @@ async function bindSession(er: EdgeRequest, request: Request, shard: string, pat
  * stickiness or stale load figures may send it straight back to the full shard. A create that
  * reached an origin otherwise is never retried.
  */
-async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, hints: RouteHints): Promise<Response> {
+async function createSession(er: EdgeRequest, request: Request, pathAndQuery: string, body: string, req: RoutingRequest): Promise<Response> {
   const admission = await admitCreate(er);
   if (!admission.admitted) return createRefusedResponse(admission);
   let refused: { placement: Placement; opened: Opened } | null = null;
   let avoid: string | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const placement = await placeSession(er, { ...hints, avoid });
+    const placement = await placeSession(er, req, { avoid });
     if (!placement) break;
     if (refused) count('overloadedCreatesPlacedAgain');
     avoid = placement.shard;
@@ -134,16 +133,13 @@ async function createSession(er: EdgeRequest, request: Request, pathAndQuery: st
 async function created(er: EdgeRequest, placement: Placement, opened: Opened, body: string): Promise<Response> {
   const { shard } = placement;
   const headers = clientHeaders(opened.res.headers);
-  if (er.domain.modes.includes('cookie') && placement.via !== 'cookie') {
-    const cookie = await stickyCookieFor(er, shard);
-    if (cookie) headers.append('set-cookie', cookie);
-  }
+  for (const cookie of await createCookies(er, placement)) headers.append('set-cookie', cookie);
   const first = opened.first === null ? null : await onConok(er, shard, opened.first, true);
   const sessionId = first === null ? null : (conokOf(first)?.session ?? null);
   const boundAt = Date.now();
   const stream = opened.stream.toClient(er, shard, first, {
     polling: isPolling(body),
-    onClosed: (outcome) => sessionId && pinnedStreamClosed(er, sessionId, shard, outcome, boundAt),
+    onClosed: (outcome) => sessionId && streamClosed(er, sessionId, shard, outcome, boundAt),
   });
   return new Response(stream, { status: opened.res.status, headers });
 }

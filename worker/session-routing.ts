@@ -1,15 +1,15 @@
 import { shardOfSessionId } from '../protocol/session-id.ts';
 import type { Mode } from './config.ts';
 import type { EdgeRequest } from './edge-request.ts';
-import { cookieShard, ipShard, stickIp } from './affinity.ts';
-import { forgetPin, pinnedShard } from './session-pins.ts';
+import { createCookies, modesOf, type RoutingRequest } from './modes/mode.ts';
 import { isAlive, isServing, pickShard, usableShards } from './balance.ts';
 import { count } from './registry-client.ts';
 import { notePlaced } from './local-observations.ts';
 
 /**
  * Where a request goes. New sessions (S) are placed; requests of an existing session (CR) are
- * homed. Only shards of the configuration are ever returned, whatever the client sent.
+ * homed — by the domain's modes (modes/), strongest first. Only shards of the configuration are ever
+ * returned, whatever the client sent.
  */
 
 export interface Placement {
@@ -18,20 +18,13 @@ export interface Placement {
   readonly via: Mode | 'balance';
 }
 
-/** Only ids that could be a server's are looked up in pins: junk never costs a Durable Object call. */
-const PLAUSIBLE_SESSION_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
-
 /** The session's home is dead, removed, or not knowable: the caller answers with `sessionGone`. */
 export const GONE = 'gone' as const;
 
-export interface RouteHints {
-  /** Shard named by the URL: the per-shard hostname or the `/<prefix>/<shard>` path. */
-  readonly fixed?: { shard: string; via: 'host' | 'path' };
-  readonly sessionId?: string | null;
-  readonly cookieHeader?: string;
-  /** Already placed before the request was read (a cookie-mode socket that needed its cookie early). */
+export interface PlacementOptions {
+  /** Already placed before the request was read (a socket whose placement is settled at its upgrade). */
   readonly placed?: Placement;
-  /** A shard that just refused this create as full: placed elsewhere even if stickiness names it. */
+  /** A shard that just refused this create (full, or no answer): placed elsewhere even if a mode names it. */
   readonly avoid?: string;
 }
 
@@ -39,25 +32,33 @@ export function inPool(er: EdgeRequest, shard: string): boolean {
   return er.config.shards.has(shard) && (er.domain.shards.includes(shard) || er.hostShard === shard);
 }
 
-/** A new session: stickiness first where the domain uses LB stickiness, otherwise balancing. */
-export async function placeSession(er: EdgeRequest, hints: RouteHints): Promise<Placement | null> {
-  if (hints.placed) return hints.placed;
-  const usable = usableShards(er.snapshot, er.domain.shards).filter((s) => s.id !== hints.avoid);
+/** The placement a mode of the domain claims for a new session, before any balancing. */
+async function claimOf(er: EdgeRequest, req: RoutingRequest, usable: readonly string[]): Promise<Placement | null> {
+  for (const mode of modesOf(er.domain)) {
+    const shard = await mode.claim?.(er, req, usable);
+    if (shard) return { shard, via: mode.name };
+  }
+  return null;
+}
+
+/**
+ * A new session: a mode that claims it (the URL names a shard, a sticky cookie) decides; otherwise
+ * the balancer proposes and the modes settle (an IP association made earlier wins, or is made now).
+ */
+export async function placeSession(er: EdgeRequest, req: RoutingRequest, options: PlacementOptions = {}): Promise<Placement | null> {
+  if (options.placed) return options.placed;
+  const usable = usableShards(er.snapshot, er.domain.shards).filter((s) => s.id !== options.avoid);
   const usableIds = usable.map((s) => s.id);
-  let placement: Placement | null = null;
-  if (hints.fixed && usableIds.includes(hints.fixed.shard)) placement = hints.fixed;
-  if (!placement && er.domain.modes.includes('cookie')) {
-    const shard = await cookieShard(er, hints.cookieHeader);
-    if (shard && usableIds.includes(shard)) placement = { shard, via: 'cookie' };
-  }
+  const modes = modesOf(er.domain);
+  let placement = await claimOf(er, req, usableIds);
   if (!placement) {
-    const shard = pickShard(usable);
-    if (!shard) return null;
-    placement = { shard, via: 'balance' };
-  }
-  if (er.domain.modes.includes('ip') && placement.via !== 'cookie' && !hints.fixed) {
-    const shard = await stickIp(er, placement.shard, usableIds);
-    if (shard !== placement.shard) placement = { shard, via: 'ip' };
+    const proposed = pickShard(usable);
+    if (!proposed) return null;
+    placement = { shard: proposed, via: 'balance' };
+    for (const mode of modes) {
+      const shard: string | undefined = await mode.settle?.(er, placement.shard, usableIds);
+      if (shard !== undefined && shard !== placement.shard) placement = { shard, via: mode.name };
+    }
   }
   notePlaced(placement.shard);
   count(`s.${placement.via}`);
@@ -65,43 +66,47 @@ export async function placeSession(er: EdgeRequest, hints: RouteHints): Promise<
 }
 
 /**
- * An existing session: every source of truth the domain enables, strongest first. When two disagree
- * the stronger wins and the disagreement is counted as a stickiness violation: that is the §4
- * situation where an LB association moved under a live session.
+ * An existing session: every mode of the domain that knows a home says it, strongest first; modes
+ * that must ask a Durable Object only when none knew. When two disagree the stronger wins and the
+ * disagreement is counted as a stickiness violation: that is the §4 situation where an LB
+ * association moved under a live session.
  */
-export async function homeOfSession(er: EdgeRequest, hints: RouteHints): Promise<Placement | typeof GONE> {
-  const modes = er.domain.modes;
+export async function homeOfSession(er: EdgeRequest, req: RoutingRequest): Promise<Placement | typeof GONE> {
   const candidates: Placement[] = [];
-  if (hints.fixed) candidates.push(hints.fixed);
-  const id = hints.sessionId;
-  if (id && modes.includes('session-id')) {
-    const shard = shardOfSessionId(id);
-    if (shard) candidates.push({ shard, via: 'session-id' });
-  }
-  if (id && PLAUSIBLE_SESSION_ID.test(id) && modes.includes('pin') && candidates.length === 0) {
-    const shard = await pinnedShard(er, id);
-    if (shard) candidates.push({ shard, via: 'pin' });
-  }
-  if (modes.includes('cookie')) {
-    const shard = await cookieShard(er, hints.cookieHeader);
-    if (shard) candidates.push({ shard, via: 'cookie' });
-  }
-  if (modes.includes('ip') && candidates.length === 0) {
-    const shard = await ipShard(er);
-    if (shard) candidates.push({ shard, via: 'ip' });
+  for (const mode of modesOf(er.domain)) {
+    if (!mode.home || (mode.source === 'object' && candidates.length > 0)) continue;
+    const shard = await mode.home(er, req);
+    if (shard) candidates.push({ shard, via: mode.name });
   }
   const home = candidates[0];
   if (candidates.some((c) => c.shard !== home?.shard)) count('stickinessViolations');
   // An id that names one of our shards says where the session is, whatever the domain's modes: any
   // other shard would answer the fatal 21 (wrong instance), where "gone" makes the client re-create.
+  const id = req.sessionId;
   const named = id ? shardOfSessionId(id) : null;
   const elsewhere = !!home && named !== null && er.config.shards.has(named) && named !== home.shard;
   if (!home || elsewhere || !inPool(er, home.shard) || !isServing(er.snapshot, home.shard)) {
-    // A pin outlives a connection this isolate just failed to make (the registry has yet to rule on
-    // the shard); it goes only when its shard left the pool or the registry declared it down.
-    if (id && home?.via === 'pin' && !(inPool(er, home.shard) && isAlive(er.snapshot, home.shard))) forgetPin(er, id);
+    // What a mode remembers outlives a connection this isolate just failed to make (the registry has
+    // yet to rule on the shard); it goes only when its shard left the pool or was declared down.
+    if (id && home && !(inPool(er, home.shard) && isAlive(er.snapshot, home.shard))) {
+      modesOf(er.domain)
+        .find((m) => m.name === home.via)
+        ?.onHomeLost?.(er, id);
+    }
     return GONE;
   }
   count(`cr.${home.via}`);
   return home;
+}
+
+/**
+ * A socket of a domain whose placement is settled at the upgrade (modes/mode.ts), with nothing in
+ * the request that claims it already: placed now, with the cookies its 101 carries.
+ */
+export async function placeSocketAtUpgrade(er: EdgeRequest, req: RoutingRequest): Promise<{ placed?: Placement; cookies: string[] }> {
+  if (!modesOf(er.domain).some((m) => m.placesSocketsAtUpgrade)) return { cookies: [] };
+  const usable = usableShards(er.snapshot, er.domain.shards).map((s) => s.id);
+  if (await claimOf(er, req, usable)) return { cookies: [] };
+  const placed = await placeSession(er, req);
+  return placed ? { placed, cookies: await createCookies(er, placed) } : { cookies: [] };
 }

@@ -4,26 +4,14 @@ import { edgeRequestOf } from './edge-request.ts';
 import { endpointOf } from './tlcp.ts';
 import { relayHttp } from './http-relay.ts';
 import { relayWebSocket } from './websocket-relay.ts';
-import { placeSession, type RouteHints } from './session-routing.ts';
-import { stickyCookieFor, cookieShard } from './affinity.ts';
+import { placeSocketAtUpgrade } from './session-routing.ts';
+import type { RoutingRequest } from './modes/mode.ts';
+import { pathShardOf } from './modes/path.ts';
 import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
 import { callShard, ShardCallFailed } from './origin-call.ts';
 import { withCors } from './cors.ts';
-
-/**
- * The shard a URL names by itself: the per-shard hostname (mode `host`) or `/<prefix>/<shard>` in
- * front of `/lightstreamer` (mode `path`). `undefined` = the balancing address; null = a prefix this
- * domain does not serve, which is never forwarded anywhere.
- */
-function fixedShardOf(er: EdgeRequest, prefix: string): RouteHints['fixed'] | null | undefined {
-  if (er.hostShard) return prefix === '' ? { shard: er.hostShard, via: 'host' } : null;
-  if (prefix === '') return undefined;
-  const m = /^\/([^/]+)\/([^/]+)$/.exec(prefix);
-  if (!m || m[1] !== er.domain.pathPrefix || !er.domain.modes.includes('path')) return null;
-  return { shard: m[2], via: 'path' };
-}
 
 export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
   const url = new URL(c.req.url);
@@ -32,33 +20,21 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
   if (!er) return c.text(`no domain is configured for host ${url.hostname}\n`, 404);
   const ep = endpointOf(url.pathname);
   if (!ep) return staticPage(c, er, url);
-  const fixed = fixedShardOf(er, ep.prefix);
-  if (fixed === null) return c.text('not found', 404);
-  const hints: RouteHints = { fixed, cookieHeader: c.req.header('cookie') };
+  // A path in front of /lightstreamer that this domain does not serve is never forwarded anywhere.
+  if (pathShardOf(er, ep.prefix) === null) return c.text('not found', 404);
+  const req: RoutingRequest = { prefix: ep.prefix, cookieHeader: c.req.header('cookie'), sessionId: null };
 
   if (ep.endpoint === 'websocket') {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
-    const socket = await cookieForSocket(er, hints);
-    return relayWebSocket(er, c.req.raw, socket.hints, socket.headers);
+    const { placed, cookies } = await placeSocketAtUpgrade(er, req);
+    const headers = new Headers();
+    for (const cookie of cookies) headers.append('set-cookie', cookie);
+    return relayWebSocket(er, c.req.raw, req, placed, headers);
   }
   // A CORS preflight carries no session: any shard answers it as well as another.
   if (c.req.method === 'OPTIONS') return withCors(c.req.raw, await anyShard(c, er, `/lightstreamer/${ep.endpoint}.txt${url.search}`));
   if (c.req.method !== 'POST') return c.text('TLCP requests are POSTs', 405, { allow: 'POST' });
-  return withCors(c.req.raw, await relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, hints));
-}
-
-/**
- * A cookie-mode socket without a valid cookie must get its cookie in the 101, before the edge knows
- * whether it will create a session: place it now, and let a create frame follow that placement.
- */
-async function cookieForSocket(er: EdgeRequest, hints: RouteHints): Promise<{ hints: RouteHints; headers: Headers }> {
-  const headers = new Headers();
-  if (!er.domain.modes.includes('cookie') || hints.fixed || (await cookieShard(er, hints.cookieHeader))) return { hints, headers };
-  const placed = await placeSession(er, hints);
-  if (!placed) return { hints, headers };
-  const cookie = await stickyCookieFor(er, placed.shard);
-  if (cookie) headers.append('set-cookie', cookie);
-  return { hints: { ...hints, placed }, headers };
+  return withCors(c.req.raw, await relayHttp(er, c.req.raw, ep.endpoint, `/lightstreamer/${ep.endpoint}.txt${url.search}`, req));
 }
 
 /**

@@ -5,9 +5,9 @@ import { sessionGone } from './failover.ts';
 import { parseWsFrame, scanParam } from '../protocol/request.ts';
 import { WSOK } from '../protocol/notifications.ts';
 import { originHeaders } from './forwarding.ts';
-import { homeOfSession, placeSession, GONE, type RouteHints } from './session-routing.ts';
+import { homeOfSession, placeSession, GONE, type Placement } from './session-routing.ts';
+import { modesOf, streamClosed, type RoutingRequest } from './modes/mode.ts';
 import { onConok } from './conok.ts';
-import { pinnedStreamClosed } from './session-pins.ts';
 import { count } from './registry-client.ts';
 import { callShard, shardFailed, ShardCallFailed } from './origin-call.ts';
 import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
@@ -39,10 +39,10 @@ const MAX_QUEUED_BYTES = 256 * 1024;
  * answers the `wsok` handshake itself, reads that frame, and only then opens the origin socket
  * (swallowing the origin's own WSOK) and relays both ways, watched like every stream the edge relays.
  */
-export function relayWebSocket(er: EdgeRequest, request: Request, hints: RouteHints, headers: Headers): Response {
+export function relayWebSocket(er: EdgeRequest, request: Request, req: RoutingRequest, placed: Placement | undefined, headers: Headers): Response {
   const { 0: client, 1: server } = new WebSocketPair();
   server.accept();
-  new SocketRelay(er, request, server, hints).start();
+  new SocketRelay(er, request, server, req, placed).start();
   headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
   return new Response(null, { status: 101, webSocket: client, headers });
 }
@@ -81,7 +81,9 @@ class SocketRelay {
     private readonly er: EdgeRequest,
     private readonly request: Request,
     private readonly client: WebSocket,
-    private readonly hints: RouteHints,
+    private readonly req: RoutingRequest,
+    /** Settled at the upgrade (modes/mode.ts `placesSocketsAtUpgrade`), for a create to follow. */
+    private readonly placed: Placement | undefined,
   ) {
     this.firstRequestTimer = setTimeout(() => this.close(1008, 'no request within 15 s', 'broken'), FIRST_REQUEST_MS);
   }
@@ -134,7 +136,7 @@ class SocketRelay {
     if (this.creating) {
       if (!(await admitCreate(this.er)).admitted) return this.close(CREATE_REFUSED_CLOSE.code, CREATE_REFUSED_CLOSE.reason, 'broken');
       for (let attempt = 0; attempt < 2 && !socket && this.state === 'connecting'; attempt++) {
-        const placement = await placeSession(this.er, attempt === 0 ? this.hints : { ...this.hints, placed: undefined, avoid: this.shard || undefined });
+        const placement = await placeSession(this.er, this.req, attempt === 0 ? { placed: this.placed } : { avoid: this.shard || undefined });
         if (!placement) break;
         this.shard = placement.shard;
         socket = await this.connect(placement.shard);
@@ -142,7 +144,7 @@ class SocketRelay {
       // A transport error: the client retries the create with backoff.
       if (!socket) return this.close(1013, 'no shard available', 'broken');
     } else {
-      const home = await homeOfSession(this.er, { ...this.hints, sessionId: scanParam(params, 'LS_session') });
+      const home = await homeOfSession(this.er, { ...this.req, sessionId: scanParam(params, 'LS_session') });
       if (home !== GONE) {
         this.shard = home.shard;
         socket = await this.connect(home.shard);
@@ -213,15 +215,16 @@ class SocketRelay {
 
   /**
    * The create met a full shard (`CONERR,5`, nothing created there): the same create frame goes once
-   * to another shard of the pool, as over HTTP. Not in cookie mode, where the 101 has already told the
-   * client its shard, or where the client's cookie names the full one: there the client sees the 5 and
-   * retries over HTTP, where the edge re-places the create and sets the cookie that matches.
+   * to another shard of the pool, as over HTTP. Not where sockets are placed at the upgrade (cookie
+   * mode): the 101 has already told the client its shard, or the client's cookie names the full one;
+   * there the client sees the 5 and retries over HTTP, where the edge re-places the create and sets
+   * the cookie that matches.
    */
   private async placeElsewhere(refusal: string): Promise<boolean> {
     const frame = this.createFrame;
     this.createFrame = null;
-    if (frame === null || this.er.domain.modes.includes('cookie')) return false;
-    const placement = await placeSession(this.er, { ...this.hints, placed: undefined, avoid: this.shard });
+    if (frame === null || modesOf(this.er.domain).some((m) => m.placesSocketsAtUpgrade)) return false;
+    const placement = await placeSession(this.er, this.req, { avoid: this.shard });
     if (!placement) return false;
     // Detached first, so that its closing does not close the client; frames meanwhile wait in the queue.
     const refused = this.origin;
@@ -322,6 +325,6 @@ class SocketRelay {
         // already closing
       }
     }
-    if (this.session) pinnedStreamClosed(this.er, this.session.id, this.shard, outcome, this.session.boundAt);
+    if (this.session) streamClosed(this.er, this.session.id, this.shard, outcome, this.session.boundAt);
   }
 }
