@@ -46,7 +46,8 @@ describe('edge', () => {
 
   it.each(['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN'])('refuses a short %s and takes one of 16 characters', (name) => {
     const env = { SHARDS: '[{"id":"z1","url":"http://127.0.0.1:9"}]', DOMAINS: '[{"host":"*","modes":["path"]}]' };
-    expect(() => configOf({ ...env, [name]: SHORT })).toThrow(new ConfigError(`the ${name} secret is shorter than 16 characters`));
+    expect(() => configOf({ ...env, [name]: SHORT })).toThrow(ConfigError);
+    expect(() => configOf({ ...env, [name]: SHORT })).toThrow(`the ${name} secret is shorter than 16 characters`);
     expect(configOf({ ...env, [name]: LONG }).shards.has('z1')).toBe(true);
   });
 });

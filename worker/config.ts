@@ -1,3 +1,4 @@
+import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { isValidShardId } from '../protocol/session-id.ts';
 
@@ -114,7 +115,12 @@ export interface RawConfig {
   readonly ORIGIN_ADMIN_TOKEN?: string;
 }
 
-export class ConfigError extends Error {}
+/** A bad deployment answers every request with what is wrong with it, never an anonymous 500. */
+export class ConfigError extends HTTPException {
+  constructor(message: string) {
+    super(500, { message, res: new Response(`edge configuration error: ${message}\n`, { status: 500, headers: { 'content-type': 'text/plain; charset=UTF-8' } }) });
+  }
+}
 
 function parseJson(name: string, raw: unknown): unknown {
   if (typeof raw !== 'string') return raw; // wrangler.toml [vars] tables arrive already parsed

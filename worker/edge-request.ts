@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Env } from './env.ts';
 import { configOf, domainOf, type DomainConfig, type EdgeConfig } from './config.ts';
 import { clientFactsOf, type ClientFacts } from './forwarding.ts';
@@ -19,7 +19,19 @@ export interface EdgeRequest {
 
 export type EdgeEnv = { Bindings: Env; Variables: { edge: EdgeRequest } };
 
-export async function edgeRequestOf(c: Context<EdgeEnv>): Promise<EdgeRequest | null> {
+/**
+ * Resolves the request's domain, client and registry snapshot once, for every handler after it
+ * (`c.get('edge')`). A host no domain claims goes nowhere: the answer names the host, so an operator
+ * can tell a missing DOMAINS entry from a wrong DNS record.
+ */
+export const withEdgeRequest: MiddlewareHandler<EdgeEnv> = async (c, next) => {
+  const er = await edgeRequestOf(c);
+  if (!er) return c.text(`no domain is configured for host ${new URL(c.req.url).hostname}\n`, 404);
+  c.set('edge', er);
+  await next();
+};
+
+async function edgeRequestOf(c: Context<EdgeEnv>): Promise<EdgeRequest | null> {
   const config = configOf(c.env);
   const url = new URL(c.req.url);
   const match = domainOf(config, url.hostname);

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
-import type { EdgeEnv } from './edge-request.ts';
-import { ConfigError, configOf } from './config.ts';
+import { HTTPException } from 'hono/http-exception';
+import { withEdgeRequest, type EdgeEnv } from './edge-request.ts';
+import { configOf } from './config.ts';
 import { snapshotOf } from './registry-client.ts';
 import { admin } from './admin.ts';
 import { tlcp } from './tlcp-routes.ts';
@@ -14,8 +15,8 @@ export { SessionPin } from '../objects/session-pin.ts';
 const app = new Hono<EdgeEnv>();
 
 app.onError((err, c) => {
-  // A bad deployment must say what is wrong with it, not fail as an anonymous 500.
-  if (err instanceof ConfigError) return c.text(`edge configuration error: ${err.message}\n`, 500);
+  // Errors that know their answer (a bad configuration says what is wrong) render themselves.
+  if (err instanceof HTTPException) return err.getResponse();
   console.error(err);
   return c.text('internal error\n', 500);
 });
@@ -32,6 +33,6 @@ app.get('/lightstreamer/healthcheck', async (c) => {
 // The page carries no data: it asks the operator for the admin secret and calls the API with it.
 app.get('/_edge/status', (c) => c.html(statusPage({ adminBase: '/_edge' }), 200, { 'cache-control': 'no-store' }));
 app.route('/_edge', admin);
-app.all('*', tlcp);
+app.all('*', withEdgeRequest, tlcp);
 
 export default app;

@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
 import type { EdgeEnv, EdgeRequest } from './edge-request.ts';
-import { edgeRequestOf } from './edge-request.ts';
 import { endpointOf } from './tlcp.ts';
 import { relayHttp } from './http-relay.ts';
 import { relayWebSocket } from './websocket-relay.ts';
@@ -15,9 +14,7 @@ import { withCors } from './cors.ts';
 
 export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
   const url = new URL(c.req.url);
-  const er = await edgeRequestOf(c);
-  // Names the host so an operator can tell a DOMAINS entry is missing from a wrong DNS record.
-  if (!er) return c.text(`no domain is configured for host ${url.hostname}\n`, 404);
+  const er = c.get('edge');
   const ep = endpointOf(url.pathname);
   if (!ep) return staticPage(c, er, url);
   // A path in front of /lightstreamer that this domain does not serve is never forwarded anywhere.
