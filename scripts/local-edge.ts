@@ -31,6 +31,8 @@ export interface LocalEdge {
   /** http://<host>:<port> */
   readonly url: string;
   readonly port: number;
+  /** The Worker's bindings as Node sees them through Miniflare: its Durable Object namespaces, for tests. */
+  bindings<Env>(): Promise<Env>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
   return {
     url: `http://${host}:${options.port}`,
     port: options.port,
+    bindings: <Env>() => mf.getBindings<Env>(),
     async stop() {
       await mf.dispose();
       await rm(bundleDir, { recursive: true, force: true });
