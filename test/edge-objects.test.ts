@@ -3,9 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEdge, type LocalEdge } from '../scripts/local-edge.ts';
 import { freePort } from './support/ports.ts';
 import { waitUntil } from './support/edge.ts';
-import type { RegistrySettings, RosterEntry, Snapshot } from '../objects/shard-registry.ts';
-import type { Pin } from '../objects/session-pin.ts';
-import type { Stick } from '../objects/stick-table.ts';
+import type { RosterEntry, Snapshot } from '../objects/registry-types.ts';
 
 /**
  * Each Durable Object's lifecycle, inside workerd (Miniflare, the edge's own bindings), called the
@@ -26,12 +24,6 @@ interface FakeShard {
 
 async function fakeShard(id: string): Promise<FakeShard> {
   const port = await freePort();
-  const shard: FakeShard = {
-    entry: { id, url: `http://127.0.0.1:${port}`, weight: 1 },
-    health: 'ok',
-    next: [],
-    close: () => server.closeAllConnections() && undefined,
-  };
   const server = http.createServer((req, res) => {
     const health = req.url === '/lightstreamer/healthcheck' ? (shard.next.shift() ?? shard.health) : shard.health;
     if (health === 'hung') return;
@@ -39,14 +31,30 @@ async function fakeShard(id: string): Promise<FakeShard> {
     if (req.url === '/api/status') return void res.setHeader('content-type', 'application/json').end('{"sessions":0}');
     res.end('OK\r\n');
   });
-  shard.close = () => {
-    server.closeAllConnections();
-    server.close();
+  const shard: FakeShard = {
+    entry: { id, url: `http://127.0.0.1:${port}`, weight: 1 },
+    health: 'ok',
+    next: [],
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
   };
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return shard;
 }
 
+// The objects' RPC methods as the Worker calls them (objects/*.ts, which only workerd's types compile).
+interface RegistrySettings {
+  readonly probeIntervalMs: number;
+  readonly moveRate: number;
+  readonly originAdminToken: string | undefined;
+}
+interface Pin {
+  readonly shard: string;
+  readonly expiresAt: number;
+}
+type Stick = Pin;
 interface RegistryStub {
   sync(roster: RosterEntry[], settings: RegistrySettings, counters: Record<string, number>): Promise<Snapshot>;
   reportFailure(id: string, timeouts: number): Promise<void>;

@@ -1,16 +1,17 @@
 /**
- * What TLCP requests mean, whatever transport carried them: opening a session, reading bind
- * options, and answering control and msg lines. Transports parse the bytes and deliver the answers.
+ * What TLCP requests mean, whatever transport carried them: opening or finding a session for a
+ * create or bind, reading its stream's options, and answering control and msg lines. This is the
+ * one inbound path: transports (transports/) only carry bytes in and the answers out.
  */
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
-import { ParamReader, TlcpSyntaxError, isRequestId, type Params } from '../../protocol/request.ts';
+import { ParamReader, TlcpSyntaxError, isRequestId, parseParams, scanParam, type Params } from '../../protocol/request.ts';
 import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
 import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
-import type { SessionRegistry } from './registry.ts';
+import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
 import type { BindOptions, Session, SessionServices } from './session.ts';
 
 /*
@@ -84,8 +85,56 @@ export function readStreamOptions(params: Params, defaultKeepaliveMs: number): S
   };
 }
 
+/** A create or a bind that found its session: what a transport binds its stream to. */
+export interface Opening {
+  readonly session: Session;
+  readonly options: StreamOptions;
+}
+
+/**
+ * create_session or bind_session: reads the request line and opens a session (create) or finds
+ * the one `sessionId` names (bind; the transport says which id the request names).
+ */
+export async function openOrFind(ctx: TlcpContext, name: 'create_session' | 'bind_session', line: string, clientIp: string, sessionId: string | null): Promise<Opening | Refusal> {
+  let params: Params;
+  let options: StreamOptions;
+  try {
+    params = parseParams(line);
+    options = readStreamOptions(params, ctx.keepaliveMs);
+  } catch (err) {
+    return { code: ConErr.MALFORMED, message: (err as Error).message };
+  }
+  if (name === 'create_session') {
+    const opened = await openSession(ctx, params, clientIp);
+    return 'id' in opened ? { session: opened, options } : opened;
+  }
+  if (sessionId === null) return { code: ConErr.MALFORMED, message: 'missing LS_session' };
+  const found = ctx.registry.lookup(sessionId);
+  return found.found ? { session: found.session, options } : bindRefusal(found);
+}
+
+/**
+ * One control or msg line, for the session the request is for (`current`, already looked up) or —
+ * where a line may name its own (`LS_session` in a WebSocket frame) — the one it names.
+ */
+export async function answerLine(ctx: TlcpContext, name: 'control' | 'msg', line: string, current: Lookup | null, overWebSocket: boolean): Promise<Answer> {
+  let params: Params;
+  try {
+    params = parseParams(line);
+  } catch (err) {
+    const reqId = scanParam(line, 'LS_reqId');
+    return isRequestId(reqId) ? { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) } : unreadable(err);
+  }
+  let lookup = current;
+  const named = overWebSocket ? params.get('LS_session') : undefined;
+  if (named !== undefined && !(lookup?.found && lookup.session.id === named)) lookup = ctx.registry.lookup(named);
+  if (!lookup?.found || lookup.session.closed) return missingSession(params, lookup !== null && !lookup.found && lookup.wrongInstance);
+  const { session } = lookup;
+  return name === 'control' ? controlLine(session, session.adapterSet, params, overWebSocket) : messageLine(session, params, overWebSocket);
+}
+
 /** create_session: authenticates and registers a session (not yet bound). */
-export async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
+async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
   const r = new ParamReader(params);
   if (ctx.registry.full) {
     await new Promise((resolve) => setTimeout(resolve, OVERLOADED_ANSWER_DELAY_MS));

@@ -9,12 +9,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as n from '../../protocol/notifications.ts';
-import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { isRequestId, isRequestName, parseParams, scanParam, sessionIdOf, splitBody, type Params, type RequestName } from '../../protocol/request.ts';
+import { isRequestName, sessionIdOf, splitBody, type RequestName } from '../../protocol/request.ts';
 import { BodyTooLarge, readBody } from '../http-body.ts';
-import { bindRefusal } from '../session/registry.ts';
-import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
-import type { Session } from '../session/session.ts';
+import { answerLine, openOrFind, type Answer, type TlcpContext } from '../session/requests.ts';
 import { HttpStream, STREAM_HEADERS } from './http-stream.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -67,31 +64,11 @@ async function openStream(
   ctx: HttpRequestContext,
   cors: Record<string, string>,
 ): Promise<void> {
-  let params: Params;
-  let options: StreamOptions;
-  try {
-    params = parseParams(line);
-    options = readStreamOptions(params, ctx.keepaliveMs);
-  } catch (err) {
-    return refuse(res, ctx, cors, ConErr.MALFORMED, (err as Error).message);
-  }
-  let session: Session;
-  if (name === 'create_session') {
-    const opened = await openSession(ctx, params, ctx.clientAddress(req));
-    if (!('id' in opened)) return refuse(res, ctx, cors, opened.code, opened.message);
-    session = opened;
-  } else {
-    // Read as the edge reads it to route the request, or the two could disagree on the session.
-    const id = sessionIdOf(query, line);
-    if (id === null) return refuse(res, ctx, cors, ConErr.MALFORMED, 'missing LS_session');
-    const found = ctx.registry.lookup(id);
-    if (!found.found) {
-      const refusal = bindRefusal(found);
-      return refuse(res, ctx, cors, refusal.code, refusal.message);
-    }
-    session = found.session;
-  }
+  // The session id read as the edge reads it to route the request, or the two could disagree.
+  const opened = await openOrFind(ctx, name, line, ctx.clientAddress(req), sessionIdOf(query, line));
+  if (!('session' in opened)) return refuse(res, ctx, cors, opened.code, opened.message);
   if (res.destroyed) return;
+  const { session, options } = opened;
   const result = session.bind(new HttpStream(res, options.polling, options.contentLength, cors), options);
   if (!result.ok) {
     ctx.telemetry.error(result.code, `CONERR ${result.message}`);
@@ -108,32 +85,12 @@ async function answerLines(
   cors: Record<string, string>,
 ): Promise<void> {
   const id = sessionIdOf(query, lines[0] ?? null);
-  const found = id === null ? null : ctx.registry.lookup(id);
-  const session = found?.found ? found.session : null;
-  session?.heard();
+  const lookup = id === null ? null : ctx.registry.lookup(id);
+  if (lookup?.found) lookup.session.heard();
   // Lines start in order (an add reserves its subscription id as it starts) and are answered in
-  // order, but one waiting for its items does not hold up the others.
-  const pending: Array<Answer | Promise<Answer>> = [];
-  if (name === 'heartbeat') {
-    // A heartbeat only proves the client alive; for a session gone it is not an error either.
-    pending.push({ line: n.reqok() });
-  } else {
-    for (const line of lines) {
-      let params: Params;
-      try {
-        params = parseParams(line);
-      } catch (err) {
-        const reqId = scanParam(line, 'LS_reqId');
-        pending.push(isRequestId(reqId) ? { line: n.reqerr(reqId, ReqErr.MALFORMED, (err as Error).message) } : unreadable(err));
-        continue;
-      }
-      if (!session || session.closed) {
-        pending.push(missingSession(params, found !== null && !found.found && found.wrongInstance));
-      } else {
-        pending.push(name === 'control' ? controlLine(session, session.adapterSet, params, false) : messageLine(session, params, false));
-      }
-    }
-  }
+  // order, but one waiting for its items does not hold up the others. A heartbeat only proves the
+  // client alive; for a session gone it is not an error either.
+  const pending: Array<Answer | Promise<Answer>> = name === 'heartbeat' ? [{ line: n.reqok() }] : lines.map((line) => answerLine(ctx, name, line, lookup, false));
   const answers = await Promise.all(pending);
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...cors });
   res.end(answers.map((a) => a.line ?? '').join(''));

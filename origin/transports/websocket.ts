@@ -9,12 +9,11 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, ReqErr } from '../../protocol/codes.ts';
-import { TlcpSyntaxError, isRequestId, parseParams, parseWsFrame, scanParam } from '../../protocol/request.ts';
-import type { TransportName } from '../telemetry.ts';
-import { bindRefusal } from '../session/registry.ts';
-import { controlLine, messageLine, missingSession, openSession, readStreamOptions, unreadable, type Answer, type StreamOptions, type TlcpContext } from '../session/requests.ts';
+import { isRequestId, parseWsFrame, scanParam } from '../../protocol/request.ts';
+import { answerLine, openOrFind, type Answer, type TlcpContext } from '../session/requests.ts';
 import type { Session } from '../session/session.ts';
-import { HIGH_WATER_BYTES, type Stream } from './stream.ts';
+import { textFrame } from './ws-frame.ts';
+import { WsStream, type WsCarrier } from './ws-stream.ts';
 
 export const WS_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 /**
@@ -31,10 +30,7 @@ export const MAX_FRAME_BYTES = 64 * 1024;
  */
 const MAX_UNREAD_ANSWER_BYTES = 4 * 1024 * 1024;
 
-let lastText = '';
-let lastFrame = textFrame('');
-
-export class WsConnection {
+export class WsConnection implements WsCarrier {
   #session: Session | null = null;
   #stream: WsStream | null = null;
   #idle: NodeJS.Timeout | null = null;
@@ -78,15 +74,21 @@ export class WsConnection {
   /** Returns the bytes written. */
   send(text: string): number {
     if (this.ws.readyState !== this.ws.OPEN) return 0;
-    // Fan-out writes the same line to many sockets in a row: frame it once for all of them, and
-    // write the frame straight to the socket. That is what ws itself does for an uncompressed
-    // frame (compression is off), minus a header buffer and a writev per socket and update.
-    if (text !== lastText) {
-      lastText = text;
-      lastFrame = textFrame(text);
-    }
-    this.socket.write(lastFrame);
-    return lastFrame.length;
+    const frame = textFrame(text);
+    this.socket.write(frame);
+    return frame.length;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  onceDrained(listener: () => void): void {
+    this.socket.once('drain', listener);
+  }
+
+  close(): void {
+    this.ws.close(1000);
   }
 
   async #handle(text: string): Promise<void> {
@@ -97,30 +99,10 @@ export class WsConnection {
         return;
       case 'create_session':
       case 'bind_session': {
-        let params;
-        let options: StreamOptions;
-        try {
-          params = parseParams(frame.lines[0] ?? '');
-          options = readStreamOptions(params, this.ctx.keepaliveMs);
-        } catch (err) {
-          this.#refuse(ConErr.MALFORMED, (err as Error).message);
-          return;
-        }
-        let session: Session;
-        if (frame.name === 'create_session') {
-          const opened = await openSession(this.ctx, params, this.clientIp);
-          if (!('id' in opened)) return this.#refuse(opened.code, opened.message);
-          session = opened;
-        } else {
-          const id = params.get('LS_session') ?? this.#session?.id;
-          if (id === undefined) return this.#refuse(ConErr.MALFORMED, 'missing LS_session');
-          const found = this.ctx.registry.lookup(id);
-          if (!found.found) {
-            const refusal = bindRefusal(found);
-            return this.#refuse(refusal.code, refusal.message);
-          }
-          session = found.session;
-        }
+        const line = frame.lines[0] ?? '';
+        const opened = await openOrFind(this.ctx, frame.name, line, this.clientIp, scanParam(line, 'LS_session') ?? this.#session?.id ?? null);
+        if (!('session' in opened)) return this.#refuse(opened.code, opened.message);
+        const { session, options } = opened;
         this.#session = session;
         // A new bind on this very socket replaces its stream, but must not close the socket with it.
         this.#stream?.supersede();
@@ -135,7 +117,7 @@ export class WsConnection {
       case 'msg':
         this.#session?.heard();
         for (const line of frame.lines) {
-          this.#request(frame.name, line).then(
+          answerLine(this.ctx, frame.name, line, this.#session && { found: true, session: this.#session }, true).then(
             (answer) => this.#answer(answer),
             (err: unknown) => {
               this.logger.error({ err }, 'websocket request failed');
@@ -153,24 +135,6 @@ export class WsConnection {
         this.send(n.error(ConErr.MALFORMED, `unknown request ${frame.name.slice(0, 40)}`));
         this.ws.close(1002, 'not TLCP');
     }
-  }
-
-  async #request(name: 'control' | 'msg', line: string): Promise<Answer> {
-    let params;
-    try {
-      params = parseParams(line);
-    } catch (err) {
-      return reqIdOf(line) === null ? unreadable(err) : { line: n.reqerr(reqIdOf(line)!, ReqErr.MALFORMED, (err as TlcpSyntaxError).message) };
-    }
-    let session = this.#session;
-    const named = params.get('LS_session');
-    if (named !== undefined && named !== session?.id) {
-      const found = this.ctx.registry.lookup(named);
-      if (!found.found) return missingSession(params, found.wrongInstance);
-      session = found.session;
-    }
-    if (!session || session.closed) return missingSession(params, false);
-    return name === 'control' ? controlLine(session, session.adapterSet, params, true) : messageLine(session, params, true);
   }
 
   #answer(answer: Answer): void {
@@ -208,90 +172,7 @@ export class WsConnection {
   }
 }
 
-/** A final, unmasked text frame (RFC 6455 §5.2), as a server sends it. */
-function textFrame(text: string): Buffer {
-  const length = Buffer.byteLength(text);
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x81;
-  if (length < 126) {
-    frame[1] = length;
-  } else if (length < 65536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  frame.write(text, headerLength, 'utf8');
-  return frame;
-}
-
 function reqIdOf(line: string): string | null {
   const id = scanParam(line, 'LS_reqId');
   return isRequestId(id) ? id : null;
-}
-
-class WsStream implements Stream {
-  readonly transport: TransportName;
-  #done = false;
-  #lost: (() => void) | null = null;
-
-  constructor(
-    private readonly conn: WsConnection,
-    readonly polling: boolean,
-  ) {
-    this.transport = polling ? 'WS-POLLING' : 'WS-STREAMING';
-  }
-
-  readonly remaining = Infinity;
-
-  get congested(): boolean {
-    return this.conn.ws.bufferedAmount > HIGH_WATER_BYTES;
-  }
-
-  write(text: string): number {
-    return this.#done ? 0 : this.conn.send(text);
-  }
-
-  finish(text: string, closeSocket = false): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.conn.send(text);
-    this.conn.released(this);
-    // After LOOP the client opens a new socket (streaming) or re-binds on this one (polling).
-    if (closeSocket) this.conn.ws.close(1000);
-  }
-
-  abandon(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.conn.released(this);
-    this.conn.ws.close(1000);
-  }
-
-  /**
-   * Ends this stream quietly while its socket carries on with a newer one. Its session is told, as
-   * for a cut: otherwise it stays bound to a stream that writes nothing, and never expires.
-   */
-  supersede(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.conn.released(this);
-    this.#lost?.();
-  }
-
-  onDrain(listener: () => void): void {
-    this.conn.socket.once('drain', listener);
-  }
-
-  onLost(listener: () => void): void {
-    this.#lost = listener;
-  }
-
-  lost(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#lost?.();
-  }
 }
