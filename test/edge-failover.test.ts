@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
@@ -7,7 +6,6 @@ import {
   connectClient,
   newSecrets,
   originStatus,
-  publish,
   resolveLocalhostNames,
   startEdge,
   waitUntil,
@@ -15,6 +13,8 @@ import {
   type TestClient,
   type Transport,
 } from './support/edge.ts';
+import { startFeed, type Feed } from './support/feed.ts';
+import { httpRequest } from './support/http.ts';
 
 /**
  * The cluster's bad days, through the real edge with the official client: a shard killed under load,
@@ -25,8 +25,7 @@ const secrets = newSecrets();
 const PUBLISH_TOKEN = randomBytes(12).toString('base64url');
 const origins: Record<string, OriginHandle> = {};
 let edge: EdgeHandle;
-let publishing: ReturnType<typeof setInterval> | undefined;
-let tick = 0;
+let feed: Feed;
 
 resolveLocalhostNames();
 
@@ -55,14 +54,11 @@ beforeAll(async () => {
   });
   await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
   // A steady feed on both shards: clients must see it resume after every disruption.
-  publishing = setInterval(() => {
-    tick++;
-    for (const o of Object.values(origins)) publish(o.url, PUBLISH_TOKEN, 'feed', String(tick)).catch(() => undefined);
-  }, 100);
+  feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
 }, 120_000);
 
 afterAll(async () => {
-  clearInterval(publishing);
+  feed?.stop();
   await edge?.stop();
   await Promise.all(Object.values(origins).map((o) => o.stop()));
 });
@@ -80,7 +76,7 @@ async function connectMany(n: number, url: (i: number) => string, extra: { cooki
 }
 
 /** Fresh updates reach the client: the value it holds is recent. */
-const isLive = (c: TestClient) => Number(c.values.at(-1) ?? -1) >= tick - 20;
+const isLive = (c: TestClient) => feed.isLive(c.values);
 
 async function shardsOf(clients: TestClient[]): Promise<Set<string | null>> {
   return new Set(clients.map((c) => c.shard()));
@@ -100,19 +96,8 @@ async function shardView(id: string): Promise<ShardView> {
   return shards.find((s) => s.id === id)!;
 }
 
-/** node:http, so the request carries the domain's Host header. */
-function post(host: string, path: string, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method: 'POST', headers: { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** A POST to the edge under the domain's Host; resolves with the body. */
+const post = async (host: string, path: string, body: string) => (await httpRequest(edge.port, path, { host, body })).text;
 
 async function counters(): Promise<Record<string, number>> {
   return ((await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> }).counters;

@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,9 @@ import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { startStallingOrigin, type StallingOrigin } from './support/stalling-origin.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
 import { RawSocket, SUBPROTOCOL } from './support/tlcp-raw.ts';
-import { connectClient, newSecrets, publish, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { connectClient, newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { startFeed, type Feed } from './support/feed.ts';
+import { httpRequest } from './support/http.ts';
 
 /**
  * Shards that fail the way real ones do, through the real edge: a process that stops answering
@@ -21,8 +22,7 @@ const origins: Record<string, OriginHandle> = {};
 let stalling: StallingOrigin;
 let relay: Relay;
 let edge: EdgeHandle;
-let publishing: ReturnType<typeof setInterval> | undefined;
-let tick = 0;
+let feed: Feed;
 
 resolveLocalhostNames();
 
@@ -50,14 +50,11 @@ beforeAll(async () => {
     ],
   });
   await waitUntil(async () => (await fetch(`${edge.urlFor('pair.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
-  publishing = setInterval(() => {
-    tick++;
-    for (const o of Object.values(origins)) publish(o.url, PUBLISH_TOKEN, 'feed', String(tick)).catch(() => undefined);
-  }, 100);
+  feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
 }, 120_000);
 
 afterAll(async () => {
-  clearInterval(publishing);
+  feed?.stop();
   for (const o of Object.values(origins)) if (o.child.signalCode === null) o.child.kill('SIGCONT');
   await edge?.stop();
   await Promise.all(Object.values(origins).map((o) => o.stop()));
@@ -77,19 +74,8 @@ async function status(): Promise<{ shards: ShardView[]; counters: Record<string,
 
 const counter = async (name: string) => (await status()).counters[name] ?? 0;
 
-/** node:http, so the request carries the domain's Host header and waits as long as the edge takes. */
-function post(host: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method: 'POST', headers: { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** A POST to the edge under the domain's Host, waiting as long as the edge takes. */
+const post = (host: string, path: string, body: string, headers: Record<string, string> = {}) => httpRequest(edge.port, path, { host, body, headers });
 
 const CREATE = 'LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_adapter_set=DEMO&LS_cid=faults\r\n';
 
@@ -138,7 +124,7 @@ describe('a shard that stops answering (SIGSTOP)', () => {
         if (i >= 20) throw new Error(`placement never reached both shards: ${clients.map((c) => c.shard()).join(',')}`);
         clients.push(await connectClient(edge.urlFor('pair.localhost'), { transport: i % 2 ? 'HTTP-STREAMING' : 'WS-STREAMING', item: 'feed' }));
       }
-      const isLive = (c: TestClient) => Number(c.values.at(-1) ?? -1) >= tick - 20;
+      const isLive = (c: TestClient) => feed.isLive(c.values);
       await waitUntil(() => clients.every(isLive), 10_000, () => 'clients not live');
       const victims = clients.filter((c) => c.shard() === 'f2');
       const endsBefore = await counter('shardLostEnds');

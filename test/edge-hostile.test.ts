@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { SUBPROTOCOL } from './support/tlcp-raw.ts';
 import { connectClient, newSecrets, publish, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { startFeed, type Feed } from './support/feed.ts';
+import { httpRequest } from './support/http.ts';
 
 /**
  * What one anonymous client can send the edge, and what it must never cost anyone else: oversized
@@ -18,8 +20,7 @@ const secrets = newSecrets();
 const PUBLISH_TOKEN = randomBytes(18).toString('base64url');
 const origins: Record<string, OriginHandle> = {};
 let edge: EdgeHandle;
-let publishing: ReturnType<typeof setInterval> | undefined;
-let tick = 0;
+let feed: Feed;
 
 resolveLocalhostNames();
 
@@ -40,14 +41,11 @@ beforeAll(async () => {
     ],
   });
   await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
-  publishing = setInterval(() => {
-    tick++;
-    for (const o of Object.values(origins)) publish(o.url, PUBLISH_TOKEN, 'feed', String(tick)).catch(() => undefined);
-  }, 100);
+  feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
 }, 120_000);
 
 afterAll(async () => {
-  clearInterval(publishing);
+  feed?.stop();
   await edge?.stop();
   await Promise.all(Object.values(origins).map((o) => o.stop()));
 });
@@ -66,22 +64,10 @@ interface Answer {
   text: string;
 }
 
-/** node:http, so the Host header, the exact headers and the body's framing are the test's. */
-function request(path: string, options: { host?: string; method?: string; headers?: Record<string, string | number>; body?: string | Buffer }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: edge.port, path, method: options.method ?? 'POST', headers: { host: `${options.host ?? 'localhost'}:${edge.port}`, ...options.headers } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
+const request = async (path: string, options: { host?: string; headers?: Record<string, string | number>; body?: string | Buffer }) => {
+  const { status, text } = await httpRequest(edge.port, path, { host: 'localhost', ...options });
+  return { status, text };
+};
 
 /** A WebSocket through the edge; resolves with the HTTP status of a refused upgrade, or the open socket. */
 function upgrade(host: string, headers: Record<string, string>): Promise<{ refused: number } | { socket: WebSocket; lines: string[] }> {
@@ -95,7 +81,7 @@ function upgrade(host: string, headers: Record<string, string>): Promise<{ refus
   });
 }
 
-const isLive = (c: TestClient) => Number(c.values.at(-1) ?? -1) >= tick - 20;
+const isLive = (c: TestClient) => feed.isLive(c.values);
 
 describe('oversized headers', () => {
   it('cost other clients nothing: bystanders keep their sessions while upgrades with huge cookies and headers come and go', async () => {

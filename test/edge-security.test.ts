@@ -2,6 +2,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest } from './support/http.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { newSecrets, originStatus, publish, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
 
@@ -46,17 +47,9 @@ interface RawResponse {
 }
 
 /** node:http, not fetch: the Host header and the exact bytes on the wire are the point here. */
-function raw(path: string, body: string, headers: Record<string, string> = {}, method = 'POST'): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path, method, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function raw(path: string, body: string, headers: Record<string, string> = {}, method = 'POST'): Promise<RawResponse> {
+  const answer = await httpRequest(edge.port, path, { method, headers, body });
+  return { status: answer.status, headers: answer.headers, body: answer.text };
 }
 
 const CREATE = 'LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_adapter_set=DEMO&LS_cid=test&LS_send_sync=false\r\n';

@@ -1,8 +1,8 @@
-import http from 'node:http';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest } from './support/http.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { newSecrets, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
 
@@ -38,20 +38,8 @@ afterAll(async () => {
   await Promise.all(origins.map((o) => o.stop()));
 });
 
-/** node:http, so the request carries the domain's Host header and the address it plays. */
-function post(host: string, ip: string, pathAndQuery: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = { host: `${host}:${edge.port}`, 'content-type': 'text/plain; charset=utf-8', 'cf-connecting-ip': ip };
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path: pathAndQuery, method: 'POST', headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** A POST to the edge under the domain's Host, from the address `ip` plays. */
+const post = (host: string, ip: string, pathAndQuery: string, body: string) => httpRequest(edge.port, pathAndQuery, { host, body, headers: { 'cf-connecting-ip': ip } });
 
 /** A polling create from `ip`: the session id and the shard that holds it (from SERVNAME). */
 async function create(host: string, ip: string): Promise<{ session: string; shard: string }> {
