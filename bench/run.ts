@@ -11,6 +11,7 @@ const BENCHES = {
   memory: 'memory per idle WebSocket and HTTP streaming session vs raw ws / node:http',
   'bus-latency': 'Redis bus: publish→deliver latency across shards (needs redis-server)',
   'edge-latency': 'latency the edge Worker adds, CR requests per second (runs workerd)',
+  chaos: '1,000 official clients through the edge while a shard is killed, a shard stopped, Redis and the edge restarted',
 } as const;
 type BenchName = keyof typeof BENCHES;
 
