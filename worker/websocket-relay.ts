@@ -14,7 +14,7 @@ import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
 import type { StreamOutcome } from './relayed-stream.ts';
 import { admitCreate, CREATE_REFUSED_CLOSE } from './create-rate-limit.ts';
 
-const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+export const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
 /** Close codes an endpoint may not send itself; they only ever describe what happened. */
 const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
