@@ -204,7 +204,11 @@ class SocketRelay {
       if (ev.code === 1006) shardFailed(this.er, this.shard, 'broken');
       void this.outbound.then(() => this.close(ev.code, ev.reason, this.lastWord ?? 'broken'));
     });
-    socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error', 'broken'));
+    // workerd reports a connection the origin ends after its close as an error as well, and the close
+    // waits behind the lines still going out: it has the last word, and those lines are not dropped.
+    socket.addEventListener('error', () => {
+      if (socket === this.origin) void this.outbound.then(() => this.close(1011, 'origin socket error', 'broken'));
+    });
     this.send(socket, 'wsok', 'origin');
     for (const data of this.queue.splice(0)) this.send(socket, data, 'origin');
     this.queuedBytes = 0;
