@@ -213,7 +213,10 @@ async function limitedCreate(ip: string, ws: boolean, polling: boolean): Promise
             body += chunk;
             if (body.includes('\r\n')) req.destroy();
           });
+          let settled = false;
           const settle = () => {
+            if (settled) return;
+            settled = true;
             const status = res.statusCode ?? 0;
             tally.add(tally.answers, `edge rate limit HTTP: ${status}`);
             if (status === 200 && body.startsWith('CONOK,')) resolve({ admitted: true, problem: null });

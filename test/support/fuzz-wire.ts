@@ -293,7 +293,10 @@ export async function sendWs(target: Target, c: WsCase, tally: Tally): Promise<O
     ws.once('error', (err) => resolve(`error: ${err.message}`));
   });
   if (opened !== 'open') {
-    if (opened.startsWith('error')) {
+    // As over HTTP: an origin's parser refuses a head over 16 KiB and closes while the rest arrives.
+    if (/ECONNRESET|EPIPE/.test(opened) && target.hosts.length === 0 && headerBytes(headers) > 16 * 1024) {
+      tally.add(tally.answers, `${target.name} WS: upgrade reset (refused by the HTTP parser)`);
+    } else if (opened.startsWith('error')) {
       tally.add(tally.answers, `${target.name} WS: upgrade failed`);
       problems.push(`upgrade failed: ${opened}`);
     }
