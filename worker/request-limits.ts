@@ -23,8 +23,9 @@ export const limitBody: MiddlewareHandler<EdgeEnv> = bodyLimit({
 });
 
 export const limitHeaders: MiddlewareHandler<EdgeEnv> = async (c, next) => {
-  // Measured as forwarded: oversized cookies are dropped on the way, so they do not count.
-  const bytes = headerBytes(clientHeadersToForward(c.req.raw.headers, undefined));
+  // Measured as forwarded: oversized cookies are dropped on the way, so they do not count; the query
+  // string goes along, and an origin's limit covers its request line too.
+  const bytes = headerBytes(clientHeadersToForward(c.req.raw.headers, undefined)) + new URL(c.req.url).search.length;
   if (bytes > MAX_FORWARDED_HEADER_BYTES) {
     count('headersTooLarge');
     return c.text(`request headers too large: ${bytes} bytes, at most ${MAX_FORWARDED_HEADER_BYTES}\n`, 431);

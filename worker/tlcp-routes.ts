@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { EdgeEnv, EdgeRequest } from './edge-request.ts';
 import { endpointOf } from './tlcp.ts';
 import { relayHttp } from './http-relay.ts';
-import { relayWebSocket } from './websocket-relay.ts';
+import { relayWebSocket, TLCP_SUBPROTOCOL } from './websocket-relay.ts';
 import { placeSocketAtUpgrade } from './session-routing.ts';
 import type { RoutingRequest } from './modes/mode.ts';
 import { pathShardOf } from './modes/path.ts';
@@ -23,6 +23,9 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
 
   if (ep.endpoint === 'websocket') {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
+    // The 101 names the TLCP subprotocol, which a client that did not offer it must refuse (RFC 6455 §4.1).
+    const offered = (c.req.header('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(TLCP_SUBPROTOCOL)) return c.text(`not a TLCP WebSocket (subprotocol ${TLCP_SUBPROTOCOL} required)\n`, 400);
     const { placed, cookies } = await placeSocketAtUpgrade(er, req);
     const headers = new Headers();
     for (const cookie of cookies) headers.append('set-cookie', cookie);

@@ -14,7 +14,7 @@ import { StreamWatch, type EdgeEnding } from './stream-watch.ts';
 import type { StreamOutcome } from './relayed-stream.ts';
 import { admitCreate, CREATE_REFUSED_CLOSE } from './create-rate-limit.ts';
 
-const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
+export const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 
 /** Close codes an endpoint may not send itself; they only ever describe what happened. */
 const RESERVED_CLOSE = new Set([1005, 1006, 1015]);
@@ -206,7 +206,11 @@ class SocketRelay {
       if (ev.code === 1006) shardFailed(this.er, this.shard, 'broken');
       void this.outbound.then(() => this.close(ev.code, ev.reason, this.lastWord ?? 'broken'));
     });
-    socket.addEventListener('error', () => socket === this.origin && this.close(1011, 'origin socket error', 'broken'));
+    // workerd reports a connection the origin ends after its close as an error as well, and the close
+    // waits behind the lines still going out: it has the last word, and those lines are not dropped.
+    socket.addEventListener('error', () => {
+      if (socket === this.origin) void this.outbound.then(() => this.close(1011, 'origin socket error', 'broken'));
+    });
     this.send(socket, 'wsok', 'origin');
     for (const data of this.queue.splice(0)) this.send(socket, data, 'origin');
     this.queuedBytes = 0;
