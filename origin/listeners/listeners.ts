@@ -52,6 +52,27 @@ const HTTP_OPTIONS: http.ServerOptions = {
   noDelay: true,
 };
 
+/**
+ * What Node's HTTP parser refuses gets its status with a reason, as every other refusal does; Node
+ * alone would answer a bare status line. The reason is the status line's own reason phrase: nothing
+ * says whether the request was a HEAD, whose answer may carry no body. Only on a connection that has
+ * had no answer yet: after one (a 413 that closes the connection while the body still arrives), a
+ * second would be garbage.
+ */
+function answerParseError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET' || (socket as net.Socket).bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, `Request head larger than ${http.maxHeaderSize} bytes`]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request not complete in time']
+        : [400, `Not an HTTP request this server understands (${err.code ?? 'parse error'})`];
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+}
+
 /** Node's default of two minutes lets a silent client hold a socket and a TLS context for nothing. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -84,6 +105,7 @@ async function start(config: ListenerConfig, handlers: ListenerHandlers): Promis
   const server = config.protocol === 'https' ? createHttpsServer(config) : http.createServer(HTTP_OPTIONS);
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => handlers.onRequest(req, res, config.routes));
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handlers.onUpgrade(req, socket, head, config.routes));
+  server.on('clientError', answerParseError);
   if (config.protocol === 'https') {
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
       socket.destroy();

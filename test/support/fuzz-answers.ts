@@ -7,6 +7,7 @@
  * or too few, a number where a name belongs, or free text with an unencoded `,` or `|` is one the
  * client would mis-read or reject (it closes the session with code 61 on a malformed line).
  */
+import { STATUS_CODES } from 'node:http';
 
 /** Free text as `encodeText` leaves it: `,` `|` `%` CR LF only percent-encoded. */
 const TEXT = String.raw`(?:[^,|%\r\n]|%[0-9A-Fa-f]{2})*`;
@@ -83,6 +84,8 @@ export type RequestKind = 'create_session' | 'bind_session' | 'control' | 'msg' 
 /** What an HTTP exchange came to, as the checker reads it. */
 export interface HttpAnswer {
   readonly status: number;
+  /** The status line's reason phrase. */
+  readonly statusMessage: string;
   readonly body: string;
   /** The body was read to its end (false: a stream the reader cut after its first lines). */
   readonly complete: boolean;
@@ -98,7 +101,9 @@ export interface HttpAnswer {
 export function httpAnswerProblem(kind: RequestKind, method: string, answer: HttpAnswer): string | null {
   const { status, body } = answer;
   if (status >= 400 && status < 500) {
-    if (method === 'HEAD' || body.trim() !== '' || isParserRefusal(answer)) return null;
+    // The message is the body, or — where an origin's HTTP parser refused the request before
+    // knowing its method, so before knowing whether a body may follow — the status line's reason.
+    if (method === 'HEAD' || body.trim() !== '' || answer.statusMessage !== STATUS_CODES[status]) return null;
     return `${status} without a message`;
   }
   if (status === 204 && method === 'OPTIONS') return null;
@@ -122,15 +127,6 @@ export function httpAnswerProblem(kind: RequestKind, method: string, answer: Htt
     if (first !== 'CONOK' && first !== 'CONERR' && first !== 'ERROR') return `${kind} stream starts with ${JSON.stringify(lines[0].slice(0, 200))}`;
   }
   return null;
-}
-
-/**
- * Node's HTTP parser refuses a request it cannot read (headers over its limit, a broken request
- * line) before any handler sees it: a bare 400 or 431, `Connection: close`, no body. The status
- * line says why; nothing of the request reached the server's code.
- */
-function isParserRefusal(answer: HttpAnswer): boolean {
-  return (answer.status === 400 || answer.status === 431) && answer.headers.connection === 'close' && answer.headers['content-type'] === undefined;
 }
 
 /**

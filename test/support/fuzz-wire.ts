@@ -137,6 +137,7 @@ function hostOf(target: Target, pick: number): string {
 
 interface RawHttp {
   status: number;
+  statusMessage: string;
   headers: http.IncomingHttpHeaders;
   body: string;
   complete: boolean;
@@ -161,11 +162,11 @@ function exchange(target: Target, options: http.RequestOptions, payload: Buffer,
         // are in, as a client that goes away would cut it: a stream runs until its content length,
         // and a poll may wait for data up to its idle time (60 s).
         if (cutStreams && res.statusCode === 200 && body.includes('\r\n')) {
-          done(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, complete: false }));
+          done(() => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body, complete: false }));
           req.destroy();
         }
       });
-      res.on('end', () => done(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, complete: true })));
+      res.on('end', () => done(() => resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body, complete: true })));
       res.on('error', (err) => done(() => reject(err)));
     });
     const deadline = setTimeout(() => {
@@ -222,7 +223,7 @@ export async function sendHttp(target: Target, c: HttpCase, tally: Tally): Promi
     return { sent, problems: [`request failed: ${code ?? ''} ${(err as Error).message}`] };
   }
   tally.time(`${target.name} HTTP`, Date.now() - t0, sent);
-  const problem = httpAnswerProblem(kind, c.method, { status: raw.status, body: raw.body, complete: raw.complete, headers: raw.headers });
+  const problem = httpAnswerProblem(kind, c.method, { status: raw.status, statusMessage: raw.statusMessage, body: raw.body, complete: raw.complete, headers: raw.headers });
   const cls = raw.status === 200 ? `200 TLCP (${kind === 'other' ? 'other' : kind})` : String(raw.status);
   tally.add(tally.answers, `${target.name} HTTP: ${cls}`);
   if (raw.status === 200) {
@@ -284,7 +285,7 @@ export async function sendWs(target: Target, c: WsCase, tally: Tally): Promise<O
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         tally.add(tally.answers, `${target.name} WS: upgrade ${status}`);
-        const problem = status === 200 ? 'a 200 to an upgrade' : httpAnswerProblem('other', 'GET', { status, body, complete: true, headers: res.headers });
+        const problem = status === 200 ? 'a 200 to an upgrade' : httpAnswerProblem('other', 'GET', { status, statusMessage: res.statusMessage ?? '', body, complete: true, headers: res.headers });
         if (problem) problems.push(`upgrade answered ${status}: ${problem}`);
         resolve('refused');
         ws.terminate();
