@@ -1,7 +1,9 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient, type Transport } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient, type Transport } from './support/client.ts';
 
 /**
  * The per-client create rate limit through the real edge, with real origins and the official
@@ -108,7 +110,7 @@ describe('the official client, refused', () => {
   it.each<Transport>(['WS-STREAMING', 'HTTP-STREAMING'])('retries over %s after its retry delay and connects once its turn comes, without an error', async (transport) => {
     const ip = transport === 'WS-STREAMING' ? '192.0.2.20' : '192.0.2.21';
     expect(created(await create('strict.localhost', ip))).toBe(true);
-    const client = await connectClient(edge.urlFor('strict.localhost'), { transport, item: 'limit_retry', headers: { 'CF-Connecting-IP': ip } });
+    const client = await connectFeedClient(edge.urlFor('strict.localhost'), { transport, item: 'limit_retry', headers: { 'CF-Connecting-IP': ip } });
     try {
       expect(client.statuses).toContain('DISCONNECTED:WILL-RETRY');
       expect(client.statuses.indexOf('DISCONNECTED:WILL-RETRY')).toBeLessThan(client.statuses.indexOf(`CONNECTED:${transport}`));
@@ -125,9 +127,9 @@ describe('a NAT’s reconnect storm', () => {
     const before = await counters();
     const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
     // Three hosts behind one /64: for the edge one client, with a burst of two.
-    const clients: TestClient[] = await Promise.all(
+    const clients: FeedClient[] = await Promise.all(
       Array.from({ length: 3 }, (_, i) =>
-        connectClient(edge.urlFor('nat.localhost'), { transport: transports[i % 2], item: 'limit_nat', headers: { 'CF-Connecting-IP': `2001:db8:ca7:1::${i + 1}` } }),
+        connectFeedClient(edge.urlFor('nat.localhost'), { transport: transports[i % 2], item: 'limit_nat', headers: { 'CF-Connecting-IP': `2001:db8:ca7:1::${i + 1}` } }),
       ),
     );
     const connectedAt = Date.now();
@@ -146,7 +148,7 @@ describe('a NAT’s reconnect storm', () => {
       await waitUntil(
         () => clients.every((c) => c.shard() === other && c.statuses.at(-1)?.startsWith('CONNECTED:')),
         30_000,
-        () => `not all back: ${clients.map((c) => `${c.shard()} ${c.statuses.slice(-3).join('>')} ${c.serverErrors.join(';')}`).join(' | ')}`,
+        () => `not all back: ${clients.map((c) => `${c.shard()} ${c.statuses.slice(-3).join('>')} ${JSON.stringify(c.serverErrors)}`).join(' | ')}`,
       );
       const after = await counters();
       console.log(`NAT storm: ${clients.length} clients back on ${other} in ${Date.now() - killedAt} ms; ${after.delayed - before.delayed} creates waited, ${after.refused - before.refused} refused`);

@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, originStatus } from './support/origin.ts';
 import { createPollingSession, RawSocket } from './support/tlcp-raw.ts';
-import {
-  connectClient,
-  newSecrets,
-  originStatus,
-  resolveLocalhostNames,
-  startEdge,
-  waitUntil,
-  type EdgeHandle,
-  type TestClient,
-  type Transport,
-} from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 import { httpRequest } from './support/http.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient, type Transport } from './support/client.ts';
 
 /**
  * The cluster's bad days, through the real edge with the official client: a shard killed under load,
@@ -70,15 +62,15 @@ async function endAllSessions(): Promise<void> {
   }
 }
 
-async function connectMany(n: number, url: (i: number) => string, extra: { cookies?: boolean } = {}): Promise<TestClient[]> {
+async function connectMany(n: number, url: (i: number) => string, extra: { cookies?: boolean } = {}): Promise<FeedClient[]> {
   const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
-  return Promise.all(Array.from({ length: n }, (_, i) => connectClient(url(i), { transport: transports[i % 2], item: 'feed', ...extra })));
+  return Promise.all(Array.from({ length: n }, (_, i) => connectFeedClient(url(i), { transport: transports[i % 2], item: 'feed', ...extra })));
 }
 
 /** Fresh updates reach the client: the value it holds is recent. */
-const isLive = (c: TestClient) => feed.isLive(c.values);
+const isLive = (c: FeedClient) => feed.isLive(c.values);
 
-async function shardsOf(clients: TestClient[]): Promise<Set<string | null>> {
+async function shardsOf(clients: FeedClient[]): Promise<Set<string | null>> {
   return new Set(clients.map((c) => c.shard()));
 }
 
@@ -121,7 +113,7 @@ describe('a shard killed under load', () => {
       console.log(`failover: ${victims.length} clients back on f2 with live data in ${Date.now() - killedAt} ms`);
       for (const c of clients) {
         expect(c.serverErrors).toEqual([]);
-        expect(c.subscriptionErrors).toEqual([]);
+        expect(c.subscription.errors).toEqual([]);
       }
       for (const c of victims) expect(c.sessions.length).toBeGreaterThanOrEqual(2);
       // Each victim moved because the edge told it its session was gone: whether the edge learned of
@@ -210,7 +202,7 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
   it('an expired sticky cookie moves the session: the next CR gets "session not found" and the client re-creates, no fatal error', async () => {
     // The counter is cumulative over the file: only its rise during this test is this test's doing.
     const failoversBefore = (await counters()).failovers ?? 0;
-    const client = await connectClient(edge.urlFor('a.expiry.localhost'), { transport: 'HTTP-STREAMING', item: 'feed', cookies: true, contentLength: 500 });
+    const client = await connectFeedClient(edge.urlFor('a.expiry.localhost'), { transport: 'HTTP-STREAMING', item: 'feed', cookies: true, contentLength: 500 });
     try {
       const first = client.sessions[0];
       // Rebinds every few updates; after 3 s the cookie no longer verifies.
@@ -225,7 +217,7 @@ describe('stickiness expiry and maximum session duration (guide §4)', () => {
   });
 
   it('an expired source-IP association does the same: the stick table forgets it, the client re-creates', async () => {
-    const client = await connectClient(edge.urlFor('ipexpiry.localhost'), {
+    const client = await connectFeedClient(edge.urlFor('ipexpiry.localhost'), {
       transport: 'HTTP-STREAMING',
       item: 'feed',
       contentLength: 500,

@@ -5,9 +5,11 @@ import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { startStallingOrigin, type StallingOrigin } from './support/stalling-origin.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
 import { RawSocket, SUBPROTOCOL } from './support/tlcp-raw.ts';
-import { connectClient, newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 import { httpRequest } from './support/http.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient } from './support/client.ts';
 
 /**
  * Shards that fail the way real ones do, through the real edge: a process that stops answering
@@ -117,21 +119,21 @@ describe('an origin whose probes pass while its TLCP requests hang', () => {
 
 describe('a shard that stops answering (SIGSTOP)', () => {
   it('moves its clients within seconds: the edge ends their streams with END 48 before their own keepalive notices', async () => {
-    const clients: TestClient[] = [];
+    const clients: FeedClient[] = [];
     try {
       // Enough clients that both shards hold some (placement is randomised).
       for (let i = 0; clients.filter((c) => c.shard() === 'f2').length < 2 || clients.filter((c) => c.shard() === 'f1').length < 1; i++) {
         if (i >= 20) throw new Error(`placement never reached both shards: ${clients.map((c) => c.shard()).join(',')}`);
-        clients.push(await connectClient(edge.urlFor('pair.localhost'), { transport: i % 2 ? 'HTTP-STREAMING' : 'WS-STREAMING', item: 'feed' }));
+        clients.push(await connectFeedClient(edge.urlFor('pair.localhost'), { transport: i % 2 ? 'HTTP-STREAMING' : 'WS-STREAMING', item: 'feed' }));
       }
-      const isLive = (c: TestClient) => feed.isLive(c.values);
+      const isLive = (c: FeedClient) => feed.isLive(c.values);
       await waitUntil(() => clients.every(isLive), 10_000, () => 'clients not live');
       const victims = clients.filter((c) => c.shard() === 'f2');
       const endsBefore = await counter('shardLostEnds');
       origins.f2.child.kill('SIGSTOP');
 
       // New clients meanwhile are served by the shard that answers.
-      const late = await connectClient(edge.urlFor('pair.localhost'), { transport: 'HTTP-STREAMING', item: 'feed' });
+      const late = await connectFeedClient(edge.urlFor('pair.localhost'), { transport: 'HTTP-STREAMING', item: 'feed' });
       clients.push(late);
       expect(late.shard()).toBe('f1');
 

@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { SUBPROTOCOL } from './support/tlcp-raw.ts';
-import { connectClient, newSecrets, publish, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 import { httpRequest } from './support/http.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient } from './support/client.ts';
 
 /**
  * What one anonymous client can send the edge, and what it must never cost anyone else: oversized
@@ -81,14 +83,14 @@ function upgrade(host: string, headers: Record<string, string>): Promise<{ refus
   });
 }
 
-const isLive = (c: TestClient) => feed.isLive(c.values);
+const isLive = (c: FeedClient) => feed.isLive(c.values);
 
 describe('oversized headers', () => {
   it('cost other clients nothing: bystanders keep their sessions while upgrades with huge cookies and headers come and go', async () => {
-    const bystanders: TestClient[] = [];
+    const bystanders: FeedClient[] = [];
     try {
       for (const [i, host] of ['localhost', 'pin.localhost'].flatMap((h) => [h, h, h]).entries()) {
-        bystanders.push(await connectClient(edge.urlFor(host), { transport: i % 2 ? 'HTTP-STREAMING' : 'WS-STREAMING', item: 'feed', contentLength: 2_000 }));
+        bystanders.push(await connectFeedClient(edge.urlFor(host), { transport: i % 2 ? 'HTTP-STREAMING' : 'WS-STREAMING', item: 'feed', contentLength: 2_000 }));
       }
       await waitUntil(() => bystanders.every(isLive), 10_000, () => 'bystanders not live');
       const failoversBefore = (await status()).counters.failovers ?? 0;
@@ -221,7 +223,7 @@ describe('a WebSocket client that stops reading', () => {
     const value = 'z'.repeat(200_000);
     const closedBefore = (await status()).counters.slowClientsClosed ?? 0;
     for (let i = 0; i < 200 && ((await status()).counters.slowClientsClosed ?? 0) === closedBefore; i++) {
-      await Promise.all(Object.values(origins).map((o) => publish(o.url, PUBLISH_TOKEN, 'big', value)));
+      await Promise.all(Object.values(origins).map((o) => publish(o.url, PUBLISH_TOKEN, { item: 'big', fields: { v: value } })));
     }
     await waitUntil(async () => ((await status()).counters.slowClientsClosed ?? 0) > closedBefore, 10_000, () => 'the slow client was never closed');
     (socket as unknown as { _socket: Socket })._socket.resume();

@@ -2,8 +2,8 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEdge, type LocalEdge } from '../scripts/local-edge.ts';
 import { freePort } from './support/ports.ts';
-import { waitUntil } from './support/edge.ts';
 import type { RosterEntry, Snapshot } from '../objects/registry-types.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * Each Durable Object's lifecycle, inside workerd (Miniflare, the edge's own bindings), called the

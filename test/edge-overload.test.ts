@@ -1,9 +1,11 @@
 import ls from 'lightstreamer-client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, newSecrets, originStatus, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { startOrigin, type OriginHandle, originStatus } from './support/origin.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { mintStickyCookie } from '../worker/sticky-cookie.ts';
 import { RawSocket } from './support/tlcp-raw.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient } from './support/client.ts';
 
 /**
  * A full origin answers a create with `CONERR,5`, which the 9.2 client retries at once, through the
@@ -19,7 +21,7 @@ const secrets = newSecrets();
 let full: OriginHandle;
 let roomy: OriginHandle;
 let edge: EdgeHandle;
-const clients: TestClient[] = [];
+const clients: FeedClient[] = [];
 
 resolveLocalhostNames();
 
@@ -29,7 +31,7 @@ beforeAll(async () => {
     startOrigin({ ...common, SHARD_ID: 'full', MAX_SESSIONS: '1' }),
     startOrigin({ ...common, SHARD_ID: 'roomy' }),
   ]);
-  clients.push(await connectClient(full.url, { transport: 'WS-STREAMING', item: 'occupant' }));
+  clients.push(await connectFeedClient(full.url, { transport: 'WS-STREAMING', item: 'occupant' }));
   edge = await startEdge({
     secrets,
     shards: [
@@ -68,7 +70,7 @@ describe('a create refused as overloaded', () => {
     expect(res.headers.get('set-cookie')).toMatch(/^edgepush_sticky=roomy\./);
 
     LightstreamerClient.addCookies(edge.urlFor('localhost'), [`${cookie}; Path=/`]);
-    const t = await connectClient(edge.urlFor('localhost'), { transport: 'HTTP-STREAMING', cookies: true, item: 'overload_cookie' });
+    const t = await connectFeedClient(edge.urlFor('localhost'), { transport: 'HTTP-STREAMING', cookies: true, item: 'overload_cookie' });
     clients.push(t);
     expect(t.shard()).toBe('roomy');
     expect(t.serverErrors).toEqual([]);
@@ -97,7 +99,7 @@ describe('a create refused as overloaded', () => {
         raw.close();
       }
     }
-    const t = await connectClient(edge.url, { transport, item: `overload_${transport}` });
+    const t = await connectFeedClient(edge.url, { transport, item: `overload_${transport}` });
     clients.push(t);
     expect(t.shard()).toBe('roomy');
     expect(t.serverErrors).toEqual([]);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { createClient, publish, watchSubscription, type WatchedClient, type WatchedSubscription } from './support/client.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
+import { createClient, watchSubscription, type WatchedClient, type WatchedSubscription } from './support/client.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * Session recovery through the edge (tlcp.md §B): the network drops the client's stream mid-flow,
@@ -81,7 +82,7 @@ describe.each([
     const url = `http://${host}:${clientRelay.port}`;
     const subscribers: Subscriber[] = [];
     try {
-      for (const transport of ['WS-STREAMING', 'HTTP-STREAMING']) {
+      for (const transport of ['WS-STREAMING', 'HTTP-STREAMING'] as const) {
         const watched = createClient(url, { transport });
         if (ignoreControlLink) watched.client.connectionOptions.setServerInstanceAddressIgnored(true);
         watched.client.connect();

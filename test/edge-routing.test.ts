@@ -1,20 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, originStatus, publish } from './support/origin.ts';
 import { freePort } from './support/ports.ts';
 import { SLOW_START_MS } from '../worker/balance.ts';
-import {
-  connectClient,
-  newSecrets,
-  originStatus,
-  publish,
-  resolveLocalhostNames,
-  startEdge,
-  waitUntil,
-  type EdgeHandle,
-  type TestClient,
-  type Transport,
-} from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { waitUntil } from './support/wait.ts';
+import { connectFeedClient, type FeedClient, type Transport } from './support/client.ts';
 
 /**
  * Every CR-pinning mode of the edge, over WS-STREAMING and HTTP-STREAMING, with the official client
@@ -166,7 +157,7 @@ describe.each(cases.map((c) => ({ ...c, title: c.title ?? c.mode })))('mode $tit
     await balancerAtRest(mc.shards);
     const wrongBefore = await Promise.all(mc.shards.map(async (s) => (await originStatus(origins[s].url)).wrongInstance));
     const item = `routing_${mc.mode}`;
-    const clients: TestClient[] = [];
+    const clients: FeedClient[] = [];
     const transports: Transport[] = ['WS-STREAMING', 'HTTP-STREAMING'];
     try {
       let n = 0;
@@ -174,7 +165,7 @@ describe.each(cases.map((c) => ({ ...c, title: c.title ?? c.mode })))('mode $tit
         for (let i = 0; i < CLIENTS_PER_TRANSPORT; i++) {
           n++;
           clients.push(
-            await connectClient(mc.url(n), {
+            await connectFeedClient(mc.url(n), {
               transport,
               item,
               ignoreControlLink: mc.ignoreControlLink,
@@ -192,7 +183,7 @@ describe.each(cases.map((c) => ({ ...c, title: c.title ?? c.mode })))('mode $tit
       // Subscriptions were sent as control requests after CONOK; updates through rebinds prove the binds.
       const padding = 'x'.repeat(400);
       for (let i = 1; i <= 8; i++) {
-        await Promise.all(mc.shards.map((s) => publish(origins[s].url, PUBLISH_TOKEN, item, `${i}-${padding}`)));
+        await Promise.all(mc.shards.map((s) => publish(origins[s].url, PUBLISH_TOKEN, { item, fields: { v: `${i}-${padding}` } })));
       }
       await waitUntil(() => clients.every((c) => c.values.at(-1) === `8-${padding}`), 15_000, () =>
         `not every client got the last update: ${clients.map((c) => `${c.shard()}:${c.values.length}`).join(' ')}`,
@@ -206,7 +197,7 @@ describe.each(cases.map((c) => ({ ...c, title: c.title ?? c.mode })))('mode $tit
 
       for (const c of clients) {
         expect(c.serverErrors).toEqual([]);
-        expect(c.subscriptionErrors).toEqual([]);
+        expect(c.subscription.errors).toEqual([]);
         // One session for the whole run: no CR request ever met "session not found".
         expect(c.sessions).toHaveLength(1);
         expect(c.statuses.filter((s) => s.startsWith('DISCONNECTED'))).toEqual([]);
@@ -225,12 +216,12 @@ describe('polling transports', () => {
   it('keep every poll on the session’s shard: each poll’s CONOK carries the edge’s control link', async () => {
     const item = 'routing_polling';
     const clients = await Promise.all(
-      (['WS-POLLING', 'HTTP-POLLING'] as const).map((transport) => connectClient(edge.urlFor('localhost'), { transport, item })),
+      (['WS-POLLING', 'HTTP-POLLING'] as const).map((transport) => connectFeedClient(edge.urlFor('localhost'), { transport, item })),
     );
     try {
       // Each update is received before the next is published, so each comes with a poll of its own.
       for (let i = 1; i <= 5; i++) {
-        await Promise.all(['s1', 's2'].map((s) => publish(origins[s].url, PUBLISH_TOKEN, item, `p${i}`)));
+        await Promise.all(['s1', 's2'].map((s) => publish(origins[s].url, PUBLISH_TOKEN, { item, fields: { v: `p${i}` } })));
         await waitUntil(() => clients.every((c) => c.values.at(-1) === `p${i}`), 10_000, () => `polls missed p${i}: ${clients.map((c) => c.values.join(',')).join(' | ')}`);
       }
       for (const c of clients) {

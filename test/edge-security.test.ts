@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest } from './support/http.ts';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, originStatus, publish, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
+import { startOrigin, type OriginHandle, originStatus, publish } from './support/origin.ts';
+import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * The edge is never an open proxy and never a buffer: whatever a client puts in the host, path,
@@ -275,7 +276,7 @@ describe('data path', () => {
       expect(add.body).toBe('REQOK,1\r\n');
       await waitUntil(() => chunks.some((c) => c.text.includes('SUBOK,1')), 5_000, () => 'no SUBOK');
       const publishedAt = Date.now();
-      await publish(shardUrl, PUBLISH_TOKEN, 'sec_item', 'streamed');
+      await publish(shardUrl, PUBLISH_TOKEN, { item: 'sec_item', fields: { v: 'streamed' } });
       await waitUntil(() => chunks.some((c) => c.text.includes('U,1,1,streamed')), 5_000, () => `update never arrived: ${JSON.stringify(chunks)}`);
       const arrival = chunks.find((c) => c.text.includes('U,1,1,streamed'))!;
       // The stream is still open (50 MB budget): the update was flushed on its own, not at the end.

@@ -4,7 +4,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest } from './support/http.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * Mode `ip`'s stick table through the real edge: clients keyed by address (IPv6 by /64, addresses

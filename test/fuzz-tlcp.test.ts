@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
-import { createClient, publish, watchSubscription, type WatchedClient, type WatchedSubscription } from './support/client.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { createClient, watchSubscription, type Transport, type WatchedClient, type WatchedSubscription } from './support/client.ts';
 import { httpCase, wsCase } from './support/fuzz-tlcp.ts';
 import { ANSWER_TIMEOUT_MS, SessionPool, Tally, sendHttp, sendWs, type Outcome, type Target } from './support/fuzz-wire.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * The fuzz suite: generated and mutated TLCP requests — HTTP and WebSocket, well-formed and
@@ -67,7 +68,7 @@ async function publishLoop(): Promise<void> {
   }
 }
 
-async function bystander(label: string, url: string, transport: string): Promise<Bystander> {
+async function bystander(label: string, url: string, transport: Transport): Promise<Bystander> {
   const watched = createClient(url, { transport });
   const sessions: string[] = [];
   watched.client.addListener({

@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { waitUntil } from './support/edge.ts';
 import { freePort } from './support/ports.ts';
 import { ROOT } from './support/process.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * `npm start` as a user runs it, on ports of its own: kill a shard and the launcher reports it dead

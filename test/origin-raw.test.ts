@@ -4,8 +4,8 @@
  * An official client keeps streaming through all of it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, publish, watchSubscription, type WatchedClient, type WatchedSubscription } from './support/client.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
+import { connectClient, watchSubscription, type WatchedClient, type WatchedSubscription } from './support/client.ts';
 import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
 
 const TOKEN = 'raw-publish-token';

@@ -4,8 +4,7 @@
  * other requests of the same socket meanwhile, and serves the items it holds from its own copy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { publish } from './support/client.ts';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { startRedis, type RedisHandle } from './support/redis.ts';
 import { RawSocket, tlcpPost } from './support/tlcp-raw.ts';
 

@@ -5,8 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, createClient, publish, watchSubscription } from './support/client.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
+import { connectClient, createClient, watchSubscription } from './support/client.ts';
 import { RawSocket, createPollingSession, tlcpPost } from './support/tlcp-raw.ts';
 
 const TOKEN = 'robust-publish-token';
@@ -128,7 +128,7 @@ describe('client inactivity (LS_inactivity_millis)', () => {
 });
 
 describe('client reverse heartbeats', () => {
-  it.each(['WS-STREAMING', 'HTTP-STREAMING'])('%s: the official client keeps its promised heartbeats and its stream', async (transport) => {
+  it.each(['WS-STREAMING', 'HTTP-STREAMING'] as const)('%s: the official client keeps its promised heartbeats and its stream', async (transport) => {
     const c = createClient(origin.url, { transport });
     c.client.connectionOptions.setReverseHeartbeatInterval(1000);
     c.client.connect();

@@ -4,9 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './support/ports.ts';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { connectClient, publish, until, watchSubscription } from './support/client.ts';
+import { connectClient, watchSubscription } from './support/client.ts';
+import { waitUntil } from './support/wait.ts';
 
 const TOKEN = 'test-publish-token';
 let origin: OriginHandle;
@@ -66,7 +67,7 @@ describe('recovery', () => {
     await relay?.close();
   });
 
-  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING']) {
+  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING'] as const) {
     it(`${transport}: a cut connection is recovered in the same session with no gap and no duplicate`, async () => {
       const c = await connectClient(`http://127.0.0.1:${relay.port}`, { transport });
       const sessionId = c.client.connectionDetails.getSessionId();
@@ -109,7 +110,7 @@ describe('control link', () => {
     await publish(linked.url, TOKEN, { item: 'control_link_item', fields: { v: 'through the link' } });
     await s.until((u) => u.some((x) => x.values.v === 'through the link'), 'update');
     c.client.sendMessage('CHAT|over the link');
-    await until(() => link.upstream.some((r) => r.includes('/msg.txt')), 5000, () => 'no msg request on the link');
+    await waitUntil(() => link.upstream.some((r) => r.includes('/msg.txt')), 5000, () => 'no msg request on the link');
     await c.disconnect();
 
     expect(entry.upstream.join('')).toMatch(/POST \/lightstreamer\/create_session\.txt/);
@@ -130,7 +131,7 @@ describe('control link', () => {
     entry.cut();
     await publish(linked.url, TOKEN, { item: 'control_link_ws', fields: { v: 'after the cut' } });
     await s.until((u) => u.some((x) => x.values.v === 'after the cut'), 'update after the cut');
-    await until(() => link.upstream.slice(before).join('').includes('GET /pfx/lightstreamer HTTP'), 10_000, () => 'no socket on the link');
+    await waitUntil(() => link.upstream.slice(before).join('').includes('GET /pfx/lightstreamer HTTP'), 10_000, () => 'no socket on the link');
     const onLink = link.upstream.slice(before).join('');
     expect(onLink).toMatch(/POST \/pfx\/lightstreamer\/bind_session\.txt[^]*LS_recovery_from=\d+/);
     expect(onLink).toMatch(/sec-websocket-protocol: TLCP-2\.5\.0\.lightstreamer\.com/i);
@@ -148,14 +149,14 @@ describe('maximum session duration', () => {
     await short?.stop();
   });
 
-  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING']) {
+  for (const transport of ['WS-STREAMING', 'HTTP-STREAMING'] as const) {
     it(`${transport}: END 48, then the client opens a new session by itself and resubscribes`, async () => {
       const c = await connectClient(short.url, { transport });
       const first = c.client.connectionDetails.getSessionId();
       const item = `duration_${transport}`;
       const s = watchSubscription(c.client, { mode: 'MERGE', items: [item], fields: ['v'], snapshot: 'yes' });
       await s.subscribed();
-      await until(() => c.client.connectionDetails.getSessionId() !== first, 10_000, () => `no new session: ${c.statuses.join(' > ')}`);
+      await waitUntil(() => c.client.connectionDetails.getSessionId() !== first, 10_000, () => `no new session: ${c.statuses.join(' > ')}`);
       await c.status(new RegExp(`^CONNECTED:${transport}$`), c.statuses.length - 1);
       expect(c.serverErrors).toEqual([]);
       await publish(short.url, TOKEN, { item, fields: { v: 'after END 48' } });
@@ -208,7 +209,7 @@ describe('origin restart', () => {
       await s.subscribed();
       await restartable.kill();
       restartable = await startOrigin({ PORT: String(port), PUBLISH_TOKEN: TOKEN });
-      await until(() => c.client.connectionDetails.getSessionId() !== first, 20_000, () => `no new session: ${c.statuses.join(' > ')}`);
+      await waitUntil(() => c.client.connectionDetails.getSessionId() !== first, 20_000, () => `no new session: ${c.statuses.join(' > ')}`);
       await c.status(/^CONNECTED:WS-STREAMING$/, c.statuses.length - 1, 20_000);
       const data = await (await fetch(`${restartable.url}/dashboard/data`)).json();
       expect(data.errors.map((e: { code: number }) => e.code)).toContain(20);

@@ -6,8 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publish } from './support/client.ts';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { RawSocket } from './support/tlcp-raw.ts';
 
 const TOKEN = 'snapshot-publish-token';

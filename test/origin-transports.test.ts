@@ -3,8 +3,8 @@
  * subscription mode with snapshots and live updates, and messages with each outcome.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { TRANSPORTS, connectClient, publish, sendMessage, watchSubscription, type WatchedClient } from './support/client.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
+import { TRANSPORTS, connectClient, sendMessage, watchSubscription, type WatchedClient } from './support/client.ts';
 
 const TOKEN = 'test-publish-token';
 let origin: OriginHandle;

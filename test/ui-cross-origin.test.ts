@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchBrowser, type BrowserHandle } from './support/browser.ts';
-import { newSecrets, publish, startEdge, waitUntil, type EdgeHandle } from './support/edge.ts';
-import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
+import { startOrigin, type OriginHandle, publish } from './support/origin.ts';
 import { freePort } from './support/ports.ts';
+import { waitUntil } from './support/wait.ts';
 
 /**
  * tlcp.md F.12: lightstreamer-client-web in Chromium on a page served from one origin, connected to
@@ -102,7 +103,7 @@ async function streams(pageHost: string, server: string, transport: string, cook
   let last: Seen | undefined;
   await waitUntil(
     async () => {
-      await publish(origins.get(shard!)!.url, PUBLISH_TOKEN, item, `v${++n}`);
+      await publish(origins.get(shard!)!.url, PUBLISH_TOKEN, { item, fields: { v: `v${++n}` } });
       last = await seen(page);
       return last.values.length > 0;
     },

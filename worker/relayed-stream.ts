@@ -83,8 +83,6 @@ class ClientSide {
   private state: State = 'streaming';
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly watch: StreamWatch;
-  private readonly er: EdgeRequest;
-  private readonly shard: string;
   private atLineStart = true;
   /** The first bytes of the line in progress and of the last complete line. */
   private currentHead = '';
@@ -93,15 +91,13 @@ class ClientSide {
   private lineEndTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
-    er: EdgeRequest,
-    shard: string,
+    private readonly er: EdgeRequest,
+    private readonly shard: string,
     private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
     first: string | null,
     rest: Uint8Array,
     private readonly options: ClientSideOptions,
   ) {
-    this.er = er;
-    this.shard = shard;
     this.watch = new StreamWatch(er, shard, options.polling, (ending) => this.endByEdge(ending));
     const keepalive = first === null ? null : conokOf(first)?.fields[3];
     if (keepalive) this.watch.expectKeepalive(Number(keepalive));

@@ -3,17 +3,24 @@
  * the origin tests assert on exactly what an application would see.
  */
 import ls from 'lightstreamer-client-node';
+import { waitUntil } from './wait.ts';
 
 const { LightstreamerClient, Subscription } = ls;
 export type Client = InstanceType<typeof LightstreamerClient>;
 export type LsSubscription = InstanceType<typeof Subscription>;
 
 export const TRANSPORTS = ['WS-STREAMING', 'HTTP-STREAMING', 'WS-POLLING', 'HTTP-POLLING'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export interface ClientOptions {
-  readonly transport?: string;
-  readonly contentLength?: number;
+  readonly transport?: Transport;
   readonly adapterSet?: string;
+  /** A small content length makes HTTP streams LOOP and rebind often: many CR requests. */
+  readonly contentLength?: number;
+  /** The client follows CONOK's control link unless this is set (guide §6, session-id mode). */
+  readonly ignoreControlLink?: boolean;
+  readonly cookies?: boolean;
+  readonly headers?: Record<string, string>;
 }
 
 export interface WatchedClient {
@@ -21,43 +28,90 @@ export interface WatchedClient {
   /** Every status the client went through, in order. */
   readonly statuses: string[];
   readonly serverErrors: Array<{ code: number; message: string }>;
+  /** Every session id the client was given, in order. */
+  readonly sessions: string[];
+  /** The shard that created the current session, from SERVNAME (`edgepush <shard>`). */
+  shard(): string | null;
   /** Resolves once the client reports a status matching `pattern` (after `from` statuses). */
   status(pattern: RegExp, from?: number, timeoutMs?: number): Promise<string>;
   disconnect(): Promise<void>;
+  /** Disconnects without waiting. */
+  close(): void;
 }
 
 export function createClient(url: string, options: ClientOptions = {}): WatchedClient {
   const client = new LightstreamerClient(url, options.adapterSet ?? 'DEMO');
-  if (options.transport) client.connectionOptions.setForcedTransport(options.transport);
-  if (options.contentLength) client.connectionOptions.setContentLength(options.contentLength);
+  const o = client.connectionOptions;
+  if (options.transport) o.setForcedTransport(options.transport);
+  if (options.contentLength) o.setContentLength(options.contentLength);
+  if (options.ignoreControlLink) o.setServerInstanceAddressIgnored(true);
+  if (options.cookies) o.setCookieHandlingRequired(true);
+  if (options.headers) o.setHttpExtraHeaders(options.headers);
   const statuses: string[] = [];
   const serverErrors: Array<{ code: number; message: string }> = [];
+  const sessions: string[] = [];
   client.addListener({
     onStatusChange: (s: string) => void statuses.push(s),
     onServerError: (code: number, message: string) => void serverErrors.push({ code, message }),
+    onPropertyChange: (p: string) => {
+      const id = client.connectionDetails.getSessionId();
+      if (p === 'sessionId' && id && sessions.at(-1) !== id) sessions.push(id);
+    },
   });
   return {
     client,
     statuses,
     serverErrors,
+    sessions,
+    shard: () => /^edgepush (\S+)$/.exec(client.connectionDetails.getServerSocketName() ?? '')?.[1] ?? null,
     async status(pattern, from = 0, timeoutMs = 15_000) {
       const found = () => statuses.slice(from).find((s) => pattern.test(s));
-      await until(() => found() !== undefined, timeoutMs, () => `status ${pattern} not reached: ${statuses.join(' > ')}; errors ${JSON.stringify(serverErrors)}`);
+      await waitUntil(() => found() !== undefined, timeoutMs, () => `status ${pattern} not reached: ${statuses.join(' > ')}; errors ${JSON.stringify(serverErrors)}`);
       return found()!;
     },
     async disconnect() {
       client.disconnect();
-      await until(() => statuses.at(-1) === 'DISCONNECTED', 5000, () => statuses.join(' > '));
+      await waitUntil(() => statuses.at(-1) === 'DISCONNECTED', 5000, () => statuses.join(' > '));
     },
+    close: () => client.disconnect(),
   };
 }
+
+const connected = (watched: WatchedClient, transport: Transport | undefined) =>
+  watched.status(transport ? new RegExp(`^CONNECTED:${transport}$`) : /^CONNECTED:(?!STREAM-SENSING)/);
 
 /** Connects and waits for a CONNECTED status on the forced transport (or any, when none is forced). */
 export async function connectClient(url: string, options: ClientOptions = {}): Promise<WatchedClient> {
   const watched = createClient(url, options);
   watched.client.connect();
-  await watched.status(options.transport ? new RegExp(`^CONNECTED:${options.transport}$`) : /^CONNECTED:(?!STREAM-SENSING)/);
+  await connected(watched, options.transport);
   return watched;
+}
+
+/** A client subscribed, from its first request, to one FEED item's field `v`. */
+export interface FeedClient extends WatchedClient {
+  readonly subscription: WatchedSubscription;
+  /** Values of `v` received, in order. */
+  readonly values: string[];
+}
+
+/**
+ * A client of the cluster's steady feed (support/feed.ts): subscribed to `item` (MERGE, field `v`,
+ * with snapshot) before it connects, so the subscription rides along with every session it opens.
+ */
+export async function connectFeedClient(url: string, options: ClientOptions & { readonly item: string }): Promise<FeedClient> {
+  const watched = createClient(url, options);
+  const subscription = watchSubscription(watched.client, { mode: 'MERGE', items: [options.item], fields: ['v'], dataAdapter: 'FEED', snapshot: 'yes' });
+  const values: string[] = [];
+  subscription.sub.addListener({
+    onItemUpdate: (u: { getValue(f: string): string | null }) => {
+      const v = u.getValue('v');
+      if (v !== null) values.push(v);
+    },
+  });
+  watched.client.connect();
+  await connected(watched, options.transport);
+  return { ...watched, subscription, values };
 }
 
 export interface Update {
@@ -138,13 +192,13 @@ export function watchSubscription(client: Client, options: SubscriptionOptions):
     clearSnapshot,
     lost,
     errors,
-    subscribed: () => until(() => subscribedCount > 0 || errors.length > 0, 15_000, () => `not subscribed: ${describe()}`).then(() => {
+    subscribed: () => waitUntil(() => subscribedCount > 0 || errors.length > 0, 15_000, () => `not subscribed: ${describe()}`).then(() => {
       if (errors.length > 0) throw new Error(`subscription failed: ${JSON.stringify(errors)}`);
     }),
-    unsubscribed: () => until(() => unsubscribedCount > 0, 15_000, () => `not unsubscribed: ${describe()}`),
-    until: (check, what = 'condition', timeoutMs = 15_000) => until(() => check(updates), timeoutMs, () => `${what} not met: ${describe()}`),
+    unsubscribed: () => waitUntil(() => unsubscribedCount > 0, 15_000, () => `not unsubscribed: ${describe()}`),
+    until: (check, what = 'condition', timeoutMs = 15_000) => waitUntil(() => check(updates), timeoutMs, () => `${what} not met: ${describe()}`),
     async error() {
-      await until(() => errors.length > 0, 15_000, () => `no subscription error: ${describe()}`);
+      await waitUntil(() => errors.length > 0, 15_000, () => `no subscription error: ${describe()}`);
       return errors[0];
     },
   };
@@ -166,22 +220,4 @@ export function sendMessage(client: Client, text: string, sequence?: string, del
       onAbort: () => resolve({ kind: 'abort' }),
     });
   });
-}
-
-export async function until(check: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(describe());
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Publishes through the origin's API. */
-export async function publish(url: string, token: string, updates: unknown): Promise<void> {
-  const res = await fetch(`${url}/api/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(updates),
-  });
-  if (res.status !== 200) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }

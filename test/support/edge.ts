@@ -1,7 +1,6 @@
 import dns from 'node:dns';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import ls from 'lightstreamer-client-node';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
@@ -49,8 +48,6 @@ export interface EdgeHandle {
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
-
-const { LightstreamerClient, Subscription } = ls;
 
 /**
  * Starts the real Worker in workerd (scripts/local-edge.ts: Miniflare, bindings from wrangler.toml)
@@ -109,102 +106,4 @@ export function resolveLocalhostNames(): void {
   }) as typeof dns.lookup;
   (patched as { edgePatched?: boolean }).edgePatched = true;
   dns.lookup = patched;
-}
-
-export type Transport = 'WS-STREAMING' | 'HTTP-STREAMING' | 'WS-POLLING' | 'HTTP-POLLING';
-
-export interface ClientOptions {
-  readonly transport: Transport;
-  /** The client follows CONOK's control link unless this is set (guide §6, session-id mode). */
-  readonly ignoreControlLink?: boolean;
-  readonly cookies?: boolean;
-  readonly headers?: Record<string, string>;
-  /** A small content length makes HTTP streams LOOP and rebind often: many CR requests. */
-  readonly contentLength?: number;
-  readonly item: string;
-}
-
-export interface TestClient {
-  readonly client: InstanceType<typeof LightstreamerClient>;
-  readonly statuses: string[];
-  readonly serverErrors: string[];
-  readonly subscriptionErrors: string[];
-  /** Every session id the client was given, in order. */
-  readonly sessions: string[];
-  /** Values of field `v` received, in order. */
-  readonly values: string[];
-  /** The shard that created the current session, from SERVNAME (`edgepush <shard>`). */
-  shard(): string | null;
-  close(): void;
-}
-
-export async function connectClient(url: string, options: ClientOptions): Promise<TestClient> {
-  const client = new LightstreamerClient(url, 'DEMO');
-  const o = client.connectionOptions;
-  o.setForcedTransport(options.transport);
-  if (options.ignoreControlLink) o.setServerInstanceAddressIgnored(true);
-  if (options.cookies) o.setCookieHandlingRequired(true);
-  if (options.headers) o.setHttpExtraHeaders(options.headers);
-  if (options.contentLength) o.setContentLength(options.contentLength);
-  const t: TestClient = {
-    client,
-    statuses: [],
-    serverErrors: [],
-    subscriptionErrors: [],
-    sessions: [],
-    values: [],
-    shard: () => /^edgepush (\S+)$/.exec(client.connectionDetails.getServerSocketName() ?? '')?.[1] ?? null,
-    close: () => client.disconnect(),
-  };
-  client.addListener({
-    onStatusChange: (s: string) => t.statuses.push(s),
-    onServerError: (code: number, msg: string) => t.serverErrors.push(`${code} ${msg}`),
-    onPropertyChange: (p: string) => {
-      const id = client.connectionDetails.getSessionId();
-      if (p === 'sessionId' && id && t.sessions.at(-1) !== id) t.sessions.push(id);
-    },
-  });
-  const sub = new Subscription('MERGE', [options.item], ['v']);
-  sub.setDataAdapter('FEED');
-  sub.setRequestedSnapshot('yes');
-  sub.addListener({
-    onItemUpdate: (u: { getValue(f: string): string | null }) => {
-      const v = u.getValue('v');
-      if (v !== null) t.values.push(v);
-    },
-    onSubscriptionError: (code: number, msg: string) => t.subscriptionErrors.push(`${code} ${msg}`),
-  });
-  client.subscribe(sub);
-  client.connect();
-  await waitUntil(() => t.statuses.at(-1) === `CONNECTED:${options.transport}`, 15_000, () => `client never reached ${options.transport}: ${t.statuses.join(' → ')} ${t.serverErrors.join(';')}`);
-  return t;
-}
-
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(describe());
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export interface OriginStatus {
-  shard: string;
-  sessions: number;
-  sessionsByTransport: Record<string, number>;
-  wrongInstance: number;
-}
-
-export async function originStatus(originUrl: string): Promise<OriginStatus> {
-  const res = await fetch(`${originUrl}/api/status`);
-  return (await res.json()) as OriginStatus;
-}
-
-export async function publish(originUrl: string, token: string, item: string, v: string): Promise<void> {
-  const res = await fetch(`${originUrl}/api/publish`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ item, fields: { v } }),
-  });
-  if (!res.ok) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }

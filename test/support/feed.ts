@@ -1,5 +1,5 @@
-import { publish } from './edge.ts';
 import type { OriginHandle } from './origin.ts';
+import { publish } from './origin.ts';
 
 export interface Feed {
   /** The last value published. */
@@ -18,7 +18,7 @@ export function startFeed(origins: () => Iterable<OriginHandle>, token: string, 
   let tick = 0;
   const timer = setInterval(() => {
     tick++;
-    for (const o of origins()) publish(o.url, token, item, String(tick)).catch(() => undefined);
+    for (const o of origins()) publish(o.url, token, { item, fields: { v: String(tick) } }).catch(() => undefined);
   }, everyMs);
   return {
     get tick() {

@@ -22,3 +22,25 @@ export async function startOrigin(env: Record<string, string> = {}): Promise<Ori
   await waitForHttp(`${url}/lightstreamer/healthcheck`, proc);
   return { ...proc, shardId, port, url };
 }
+
+/** Publishes through an origin's API (`POST /api/publish`): one update or a list of them. */
+export async function publish(originUrl: string, token: string, updates: unknown): Promise<void> {
+  const res = await fetch(`${originUrl}/api/publish`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(updates),
+  });
+  if (!res.ok) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
+}
+
+export interface OriginStatus {
+  shard: string;
+  sessions: number;
+  sessionsByTransport: Record<string, number>;
+  wrongInstance: number;
+}
+
+export async function originStatus(originUrl: string): Promise<OriginStatus> {
+  const res = await fetch(`${originUrl}/api/status`);
+  return (await res.json()) as OriginStatus;
+}
