@@ -65,3 +65,54 @@ function needsEscape(v: string): boolean {
   }
   return false;
 }
+
+/**
+ * The value list of a `U` line as the official client reads it: per field a value (`null` for `#`,
+ * `""` for `$`), or `undefined` where the field is unchanged (an empty token, or `^n` for n fields).
+ * Delta tokens (`^P` JSON Patch, `^T` TLCP-diff) are returned as `{ patch }` for the caller to apply
+ * to the field's previous value.
+ */
+export type DecodedValue = UpdateValue | { readonly patch: 'json' | 'diff'; readonly text: string };
+
+export function decodeUpdateValues(values: string): DecodedValue[] {
+  const out: DecodedValue[] = [];
+  let start = 0;
+  for (;;) {
+    let end = values.indexOf('|', start);
+    if (end < 0) end = values.length;
+    const token = values.slice(start, end);
+    if (token === '') out.push(undefined);
+    else if (token === '#') out.push(null);
+    else if (token === '$') out.push('');
+    else if (token[0] === '^') {
+      if (token[1] === 'P') out.push({ patch: 'json', text: unquote(token.slice(2)) });
+      else if (token[1] === 'T') out.push({ patch: 'diff', text: unquote(token.slice(2)) });
+      else for (let n = Number(token.slice(1)); n > 0; n--) out.push(undefined);
+    } else out.push(unquote(token));
+    if (end === values.length) return out;
+    start = end + 1;
+  }
+}
+
+const utf8 = new TextDecoder();
+
+/** Percent-decoding of a TLCP field as the official client does it: %XX bytes, then UTF-8. */
+export function unquote(s: string): string {
+  if (!s.includes('%')) return s;
+  const bytes = new TextEncoder().encode(s);
+  let j = 0;
+  for (let i = 0; i < bytes.length; ) {
+    if (bytes[i] === 0x25 && i + 2 < bytes.length) {
+      bytes[j++] = (hex(bytes[i + 1]) << 4) | hex(bytes[i + 2]);
+      i += 3;
+    } else bytes[j++] = bytes[i++];
+  }
+  return utf8.decode(bytes.subarray(0, j));
+}
+
+function hex(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return 0;
+}

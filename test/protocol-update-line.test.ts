@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeUpdateValue, encodeUpdateValues } from '../protocol/update-line.ts';
+import { decodeUpdateValues, encodeUpdateValue, encodeUpdateValues, unquote } from '../protocol/update-line.ts';
 
 describe('U value lists', () => {
   it('marks null, empty and plain values', () => {
@@ -30,5 +31,22 @@ describe('U value lists', () => {
       list.split('|').map((t) => (t === '#' ? null : t === '$' ? '' : decodeURIComponent(t)));
     const values = ['#', '$', '^', '%', '|', 'x|y', '\r\n', 'plain', '', null];
     expect(parse(encodeUpdateValues(values))).toEqual(values);
+  });
+});
+
+describe('reading U value lists back, as the official client does', () => {
+  it('gives back every encoded list: values, nulls, empty strings and unchanged runs', () => {
+    const value = fc.oneof(fc.string({ unit: 'grapheme' }), fc.constant(null), fc.constant(undefined), fc.constantFrom('#', '$', '^', '^3', '|', '%', '\r\n'));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 12 }), (values) => {
+          expect(decodeUpdateValues(encodeUpdateValues(values))).toEqual(values);
+        }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('percent-decodes bytes, then UTF-8, and hands delta tokens back undecoded', () => {
+    expect(unquote('caf%C3%A9 %7C 100%25')).toBe('café | 100%');
+    expect(decodeUpdateValues('^P%5B%5D|^Tab|^2|x')).toEqual([{ patch: 'json', text: '[]' }, { patch: 'diff', text: 'ab' }, undefined, undefined, 'x']);
   });
 });

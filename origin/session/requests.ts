@@ -12,25 +12,13 @@ import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
-import type { BindOptions, Session, SessionServices } from './session.ts';
+import type { Session, SessionServices } from './session.ts';
+import { MAX_POLLING_MS, readStreamOptions, type StreamOptions } from '../../protocol/stream-options.ts';
 
 /*
- * Every number a client sends is brought into a range before use: times end up in timers (which
- * fire at once beyond 2^31 ms) and in how long sessions and sockets are kept, sizes in what is held
- * for the client.
+ * Every number a client sends is brought into a range before use (stream options: protocol/
+ * stream-options.ts): times end up in timers, which fire at once beyond 2^31 ms.
  */
-/** The official clients' default content length, used when a streaming bind names none. */
-const DEFAULT_CONTENT_LENGTH = 50_000_000;
-/** A stream shorter than this would carry little more than its CONOK before each re-bind. */
-const MIN_CONTENT_LENGTH = 256;
-const MIN_KEEPALIVE_MS = 1000;
-const MAX_KEEPALIVE_MS = 120_000;
-/** Polls wait at most this long for data, whatever the client asks. */
-const MAX_IDLE_MS = 60_000;
-/** Pauses between polls are at most this long (LOOP announces it): sessions and sockets wait that long. */
-const MAX_POLLING_MS = 300_000;
-/** A promise of a request at least this rarely (LS_inactivity_millis) is no promise to act on. */
-const MAX_INACTIVITY_MS = 3_600_000;
 /** A message waits for its predecessors at most this long (LS_max_wait), then they count as skipped. */
 const MAX_MESSAGE_WAIT_MS = 300_000;
 /** Subscription ids key per-event caches next to item positions (item-hub.ts): they stay below 2^31. */
@@ -62,28 +50,6 @@ export interface TlcpContext {
 }
 
 export type Refusal = { readonly code: number; readonly message: string };
-
-export interface StreamOptions extends BindOptions {
-  readonly contentLength: number;
-}
-
-export function readStreamOptions(params: Params, defaultKeepaliveMs: number): StreamOptions {
-  const r = new ParamReader(params);
-  const requestedKeepalive = r.int('LS_keepalive_millis');
-  const inactivity = r.int('LS_inactivity_millis') ?? 0;
-  return {
-    polling: r.bool('LS_polling', false),
-    pollingMillis: Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS),
-    idleMillis: Math.min(r.int('LS_idle_millis') ?? 0, MAX_IDLE_MS),
-    keepaliveMillis:
-      requestedKeepalive === null || requestedKeepalive === 0
-        ? defaultKeepaliveMs
-        : Math.min(Math.max(requestedKeepalive, MIN_KEEPALIVE_MS), MAX_KEEPALIVE_MS),
-    recoveryFrom: r.int('LS_recovery_from'),
-    inactivityMillis: inactivity > 0 && inactivity <= MAX_INACTIVITY_MS ? inactivity : null,
-    contentLength: Math.max(r.int('LS_content_length') ?? DEFAULT_CONTENT_LENGTH, MIN_CONTENT_LENGTH),
-  };
-}
 
 /** A create or a bind that found its session: what a transport binds its stream to. */
 export interface Opening {

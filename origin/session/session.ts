@@ -11,7 +11,7 @@ import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
 import { Subscription, type SubscriptionOutput, type SubscriptionSpec, type WriteBudget } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { Stream } from '../transports/stream.ts';
-import { ReplayLog } from './replay-log.ts';
+import { ReplayLog } from '../../protocol/replay-log.ts';
 
 /** Announced in CONOK: the largest body of batched control requests the client may send. */
 const REQUEST_LIMIT_BYTES = 50_000;

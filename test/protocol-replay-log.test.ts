@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayLog } from '../origin/session/replay-log.ts';
+import { ReplayLog } from '../protocol/replay-log.ts';
 
 function drain(log: ReplayLog): string[] {
   const out: string[] = [];
