@@ -9,7 +9,7 @@ import { isValidShardId } from '../protocol/session-id.ts';
  */
 
 /** How a domain keeps a session's control and rebind (CR) requests on the shard that created it. */
-const MODES = ['host', 'path', 'session-id', 'cookie', 'ip', 'pin', 'partial'] as const;
+const MODES = ['host', 'path', 'session-id', 'cookie', 'ip', 'pin', 'partial', 'session'] as const;
 export type Mode = (typeof MODES)[number];
 
 const shardId = z.string().refine(isValidShardId, 'shard ids are 1–32 chars of [A-Za-z0-9_-]');
@@ -72,6 +72,9 @@ const DomainSchema = z
     }
     if (d.modes.includes('partial') && d.controlLink !== 'origin') {
       ctx.addIssue({ code: 'custom', path: ['controlLink'], message: 'mode "partial" needs controlLink "origin": the origin names its public address' });
+    }
+    if (d.modes.includes('session') && d.modes.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['modes'], message: 'mode "session" terminates sessions at the edge: it combines with no other mode' });
     }
   });
 

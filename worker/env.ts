@@ -1,6 +1,7 @@
 import type { ShardRegistry } from '../objects/shard-registry.ts';
 import type { StickTable } from '../objects/stick-table.ts';
 import type { SessionPin } from '../objects/session-pin.ts';
+import type { EdgeSession } from '../objects/edge-session.ts';
 
 /** Bindings declared in wrangler.toml; secrets are optional so a missing one fails closed, not at type level. */
 export interface Env {
@@ -18,4 +19,5 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<ShardRegistry>;
   STICK_TABLE: DurableObjectNamespace<StickTable>;
   SESSION_PIN: DurableObjectNamespace<SessionPin>;
+  EDGE_SESSION: DurableObjectNamespace<EdgeSession>;
 }

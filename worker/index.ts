@@ -11,6 +11,7 @@ import { limitBody, limitHeaders } from './request-limits.ts';
 export { ShardRegistry } from '../objects/shard-registry.ts';
 export { StickTable } from '../objects/stick-table.ts';
 export { SessionPin } from '../objects/session-pin.ts';
+export { EdgeSession } from '../objects/edge-session.ts';
 
 const app = new Hono<EdgeEnv>();
 

@@ -6,6 +6,7 @@ import { relayWebSocket, TLCP_SUBPROTOCOL } from './websocket-relay.ts';
 import { placeSocketAtUpgrade } from './session-routing.ts';
 import type { RoutingRequest } from './modes/mode.ts';
 import { pathShardOf } from './modes/path.ts';
+import { handOver, isSessionDomain } from './modes/session.ts';
 import { noShardResponse } from './failover.ts';
 import { pickShard, usableShards } from './balance.ts';
 import { clientHeaders, originHeaders } from './forwarding.ts';
@@ -17,6 +18,13 @@ export async function tlcp(c: Context<EdgeEnv>): Promise<Response> {
   const er = c.get('edge');
   const ep = endpointOf(url.pathname);
   if (!ep) return staticPage(c, er, url);
+  if (isSessionDomain(er)) {
+    if (ep.endpoint === 'websocket' && c.req.header('upgrade')?.toLowerCase() !== 'websocket') return c.text('WebSocket upgrade required', 426);
+    if (ep.endpoint !== 'websocket' && c.req.method === 'OPTIONS') return withCors(c.req.raw, await anyShard(c, er, `/lightstreamer/${ep.endpoint}.txt${url.search}`));
+    if (ep.endpoint !== 'websocket' && c.req.method !== 'POST') return c.text('TLCP requests are POSTs', 405, { allow: 'POST' });
+    const answer = await handOver(er, c.req.raw, ep.endpoint, ep.prefix, url.search);
+    return ep.endpoint === 'websocket' ? answer : withCors(c.req.raw, answer);
+  }
   // A path in front of /lightstreamer that this domain does not serve is never forwarded anywhere.
   if (pathShardOf(er, ep.prefix) === null) return c.text('not found', 404);
   const req: RoutingRequest = { prefix: ep.prefix, cookieHeader: c.req.header('cookie'), sessionId: null };

@@ -131,6 +131,8 @@ export interface WatchedSubscription {
   readonly clearSnapshot: string[];
   readonly lost: Array<{ item: string; lost: number }>;
   readonly errors: Array<{ code: number; message: string }>;
+  /** How often onSubscription and onUnsubscription fired: a re-created session subscribes again. */
+  readonly calls: { readonly subscribed: number; readonly unsubscribed: number };
   subscribed(): Promise<void>;
   unsubscribed(): Promise<void>;
   /** Resolves once `check` holds over the updates. */
@@ -192,6 +194,9 @@ export function watchSubscription(client: Client, options: SubscriptionOptions):
     clearSnapshot,
     lost,
     errors,
+    get calls() {
+      return { subscribed: subscribedCount, unsubscribed: unsubscribedCount };
+    },
     subscribed: () => waitUntil(() => subscribedCount > 0 || errors.length > 0, 15_000, () => `not subscribed: ${describe()}`).then(() => {
       if (errors.length > 0) throw new Error(`subscription failed: ${JSON.stringify(errors)}`);
     }),

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin, type OriginHandle } from './support/origin.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { connectFeedClient, TRANSPORTS, type FeedClient } from './support/client.ts';
+import { startFeed, type Feed } from './support/feed.ts';
+import { waitUntil } from './support/wait.ts';
+
+/**
+ * Mode `session`: the official client's session terminated in a Durable Object at the edge, its
+ * upstream on a shard. Sessions work on every transport, and outlive their shard.
+ */
+
+const secrets = newSecrets();
+const PUBLISH_TOKEN = randomBytes(18).toString('base64url');
+const origins: Record<string, OriginHandle> = {};
+let edge: EdgeHandle;
+let feed: Feed;
+
+resolveLocalhostNames();
+
+const originEnv = (id: string) => ({ SHARD_ID: id, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN });
+
+beforeAll(async () => {
+  await Promise.all(['u1', 'u2'].map(async (id) => (origins[id] = await startOrigin(originEnv(id)))));
+  edge = await startEdge({
+    secrets,
+    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
+    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
+  });
+  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
+}, 120_000);
+
+afterAll(async () => {
+  feed?.stop();
+  await edge?.stop();
+  await Promise.all(Object.values(origins).map((o) => o.stop()));
+});
+
+describe('a session terminated at the edge', () => {
+  it.each(TRANSPORTS)('%s: connects, subscribes and streams the feed', async (transport) => {
+    const client = await connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' });
+    try {
+      await waitUntil(() => feed.isLive(client.values), 10_000, () => `not live: ${client.values.slice(-3)} ${client.statuses.join('>')}`);
+      expect(client.sessions[0]).toMatch(/^E[0-9a-f]{64}$/);
+      expect(client.serverErrors).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('a shard lost under the sessions', () => {
+  /** Clients on every transport, until at least four have their upstream on `victim` (SERVNAME names it). */
+  async function clientsOn(victim: string): Promise<FeedClient[]> {
+    const clients: FeedClient[] = [];
+    for (let i = 0; clients.filter((c) => c.shard() === victim).length < 4; i++) {
+      if (i >= 40) throw new Error(`upstreams never on ${victim}: ${clients.map((c) => c.shard()).join(',')}`);
+      clients.push(await connectFeedClient(edge.urlFor('session.localhost'), { transport: TRANSPORTS[i % TRANSPORTS.length], item: 'feed' }));
+    }
+    await waitUntil(() => clients.every((c) => feed.isLive(c.values)), 15_000, () => 'clients not live');
+    return clients;
+  }
+
+  const moves = async () => ((await (await edge.admin('/_edge/api/status')).json()) as { counters: Record<string, number> }).counters.upstreamMoves ?? 0;
+
+  /** Every client kept its session, subscribed once, saw no error and is live again. */
+  async function unharmed(clients: FeedClient[], what: string): Promise<void> {
+    const since = feed.tick;
+    await waitUntil(
+      () => clients.every((c) => c.values.some((v) => Number(v) > since + 5)),
+      20_000,
+      () => `${what}: not all live again: ${clients.map((c) => `${c.values.at(-1)} ${c.statuses.slice(-2).join('>')}`).join(' | ')}`,
+    );
+    for (const c of clients) {
+      expect(c.sessions).toHaveLength(1);
+      expect(c.serverErrors).toEqual([]);
+      expect(c.subscription.calls).toEqual({ subscribed: 1, unsubscribed: 0 });
+    }
+  }
+
+  it('hung (SIGSTOP): every client keeps its session and its subscription, and streams again once its upstream goes silent past its keepalive', async () => {
+    const clients = await clientsOn('u2');
+    const victim = origins.u2;
+    const movesBefore = await moves();
+    try {
+      const victims = clients.filter((c) => c.shard() === 'u2').length;
+      victim.child.kill('SIGSTOP');
+      await unharmed(clients, 'after SIGSTOP');
+      await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
+    } finally {
+      victim.child.kill('SIGCONT');
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('killed (SIGKILL): the same', async () => {
+    const clients = await clientsOn('u1');
+    const movesBefore = await moves();
+    try {
+      const victims = clients.filter((c) => c.shard() === 'u1').length;
+      await origins.u1.kill();
+      await unharmed(clients, 'after SIGKILL');
+      await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});
