@@ -8,6 +8,9 @@ import { configOf, type DomainConfig } from '../worker/config.ts';
 import { snapshotOf, count } from '../worker/registry-client.ts';
 import { pickShard, usableShards } from '../worker/balance.ts';
 import { ClientSession, type Answer, type Refusal, type SessionServices } from './session/client-session.ts';
+import type { UpstreamCredentials } from './session/upstream.ts';
+import type { SubscriptionRecord } from './session/subscriptions.ts';
+import { seal, unseal } from './session/sealed.ts';
 import { HttpClientStream, WsClientStream, type ClientSocket } from './session/client-stream.ts';
 import type { ShardAddress } from './shard-transport.ts';
 
@@ -29,6 +32,11 @@ export const SESSION_HEADERS = {
   controlLink: 'x-edgepush-control-link',
 } as const;
 
+/**
+ * How long what storage keeps of a session waits for its client after the object restarted; longer
+ * than any client keeps trying to recover a session (the official client: 15 s).
+ */
+const ABANDONED_AFTER_MS = 10 * 60_000;
 /** The keepalive announced when a client asks for none (the origins' default). */
 const DEFAULT_KEEPALIVE_MS = 5_000;
 const STREAM_HEADERS = { 'content-type': 'text/enriched; charset=UTF-8', 'cache-control': 'no-store, no-cache, no-transform', 'x-accel-buffering': 'no' };
@@ -37,10 +45,35 @@ const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 /** The session id of an object: what the client carries, and what names the object again. */
 export const sessionIdOfObject = (id: DurableObjectId): string => `E${id.toString()}`;
 
+/** What the Worker told the object of its client when the session was created. */
+interface SessionFacts {
+  readonly clientIp: string | null;
+  readonly domain: string | null;
+  readonly controlLink: string | null;
+}
+
+/**
+ * What outlives a restart of the object (every deploy restarts objects): who the client is, its
+ * credentials (sealed), and the subscriptions it holds. Written at the create and when a
+ * subscription is confirmed or goes — never per update.
+ */
+interface StoredSession extends SessionFacts {
+  readonly credentials: string;
+}
+
 export class EdgeSession extends DurableObject<Env> {
   #session: ClientSession | null = null;
-  /** A create under way: a second create or a bind meanwhile waits for it. */
+  /** A create or a restore under way: requests meanwhile wait for it. */
   #opening: Promise<ClientSession | Refusal> | null = null;
+  /** What storage holds of a session this object had before it restarted. */
+  #stored: StoredSession | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.#stored = (await ctx.storage.get<StoredSession>('session')) ?? null;
+    });
+  }
 
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') return this.#socket(request);
@@ -53,14 +86,14 @@ export class EdgeSession extends DurableObject<Env> {
         return this.#httpStream(request, name, lines[0] ?? '');
       case 'control':
       case 'msg': {
-        const session = this.#current();
+        const session = await this.#live(0);
         session?.heard();
         const answers = await Promise.all(lines.map((line) => answerLine(session, name, line, false)));
         for (const a of answers) a.after?.();
         return new Response(answers.map((a) => a.line ?? '').join(''), { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
       }
       case 'heartbeat':
-        this.#current()?.heard();
+        (await this.#live(0))?.heard();
         return new Response(n.reqok(), { headers: { 'content-type': 'text/plain; charset=utf-8' } });
       default:
         return new Response('not a TLCP request\n', { status: 404 });
@@ -69,6 +102,40 @@ export class EdgeSession extends DurableObject<Env> {
 
   #current(): ClientSession | null {
     return this.#session && !this.#session.closed ? this.#session : null;
+  }
+
+  /**
+   * The session, restored first if the object restarted since it was created; `startAt` is what the
+   * client counts of its notifications, when its request says (a recovery), else 0.
+   */
+  async #live(startAt: number): Promise<ClientSession | null> {
+    if (this.#opening) await this.#opening;
+    const current = this.#current();
+    if (current || !this.#stored) return current;
+    const stored = this.#stored;
+    const records = (await this.ctx.storage.get<SubscriptionRecord[]>('subscriptions')) ?? [];
+    const credentials = await unseal<UpstreamCredentials>(this.env.SESSION_SECRET ?? '', stored.credentials);
+    if (!credentials) return this.#forget();
+    this.#opening = ClientSession.restore(this.#services(stored), credentials, records, startAt);
+    const restored = await this.#opening;
+    this.#opening = null;
+    if ('code' in restored) return this.#forget();
+    this.#session = restored;
+    count('sessionLayerRestores');
+    return restored;
+  }
+
+  /** A session kept for a restart that no client came back to is let go. */
+  override async alarm(): Promise<void> {
+    if (this.#current()) await this.ctx.storage.setAlarm(Date.now() + ABANDONED_AFTER_MS);
+    else this.#forget();
+  }
+
+  /** Nothing of this session can be served any more: nothing of it is kept either. */
+  #forget(): null {
+    this.#stored = null;
+    void this.ctx.storage.deleteAll();
+    return null;
   }
 
   async #httpStream(request: Request, name: 'create_session' | 'bind_session', line: string): Promise<Response> {
@@ -92,40 +159,51 @@ export class EdgeSession extends DurableObject<Env> {
       return { code: ConErr.MALFORMED, message: (err as Error).message };
     }
     if (name === 'bind_session') {
-      const session = this.#current();
+      const session = await this.#live(options.recoveryFrom ?? 0);
       const named = scanParam(line, 'LS_session') ?? sessionIdOfObject(this.ctx.id);
       if (!session || named !== session.id) return { code: ConErr.SESSION_NOT_FOUND, message: 'session not found' };
       return { session, options };
     }
-    if (this.#session || this.#opening) return { code: ConErr.SESSION_NOT_FOUND, message: 'this session exists already' };
-    this.#opening = ClientSession.open(this.#services(request), {
+    if (this.#session || this.#opening || this.#stored) return { code: ConErr.SESSION_NOT_FOUND, message: 'this session exists already' };
+    const facts: SessionFacts = {
+      clientIp: request.headers.get(SESSION_HEADERS.clientIp),
+      domain: request.headers.get(SESSION_HEADERS.domain),
+      controlLink: request.headers.get(SESSION_HEADERS.controlLink),
+    };
+    const credentials: UpstreamCredentials = {
       adapterSet: params.get('LS_adapter_set') ?? null,
       user: params.get('LS_user') ?? null,
       password: params.get('LS_password') ?? null,
-    });
+    };
+    this.#opening = ClientSession.open(this.#services(facts), credentials);
     const opened = await this.#opening;
     this.#opening = null;
     if ('code' in opened) return opened;
     this.#session = opened;
+    this.#stored = { ...facts, credentials: await seal(this.env.SESSION_SECRET ?? '', credentials) };
+    await this.ctx.storage.put('session', this.#stored);
+    await this.ctx.storage.setAlarm(Date.now() + ABANDONED_AFTER_MS);
     count('sessionLayerSessions');
     return { session: opened, options };
   }
 
-  #services(request: Request): SessionServices {
+  #services(facts: SessionFacts): SessionServices {
     const env = this.env;
     const config = configOf(env);
-    const domain = config.domains.find((d) => d.host === request.headers.get(SESSION_HEADERS.domain)) ?? null;
+    const domain = config.domains.find((d) => d.host === facts.domain) ?? null;
     const waitUntil = (p: Promise<unknown>) => this.ctx.waitUntil(p);
     return {
       sessionId: sessionIdOfObject(this.ctx.id),
-      clientIp: request.headers.get(SESSION_HEADERS.clientIp),
+      clientIp: facts.clientIp,
       edgeSecret: env.EDGE_SECRET,
-      controlLink: request.headers.get(SESSION_HEADERS.controlLink),
+      controlLink: facts.controlLink,
       place: (avoid) => placeUpstream(env, domain, avoid, waitUntil),
       upstreamLifetimeMs: () => (domain && domain.maxSessionMinutes > 0 ? domain.maxSessionMinutes * 60_000 * (1 + domain.maxSessionJitter * (2 * Math.random() - 1)) : null),
       count: (counter) => count(counter),
+      subscriptionsChanged: (records) => void this.ctx.storage.put('subscriptions', records),
       closed: () => {
         this.#session = null;
+        this.#forget();
       },
     };
   }
@@ -136,7 +214,7 @@ export class EdgeSession extends DurableObject<Env> {
     if (!offered.includes(TLCP_SUBPROTOCOL)) return new Response(`not a TLCP WebSocket (subprotocol ${TLCP_SUBPROTOCOL} required)\n`, { status: 400 });
     const { 0: client, 1: server } = new WebSocketPair();
     server.accept();
-    new SessionSocket(server, (name, line) => this.#open(request, name, line), () => this.#current());
+    new SessionSocket(server, (name, line) => this.#open(request, name, line), () => this.#live(0));
     return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': TLCP_SUBPROTOCOL } });
   }
 }
@@ -154,7 +232,7 @@ class SessionSocket implements ClientSocket {
   constructor(
     private readonly ws: WebSocket,
     private readonly open: (name: 'create_session' | 'bind_session', line: string) => Promise<{ session: ClientSession; options: StreamOptions } | Refusal>,
-    private readonly session: () => ClientSession | null,
+    private readonly session: () => Promise<ClientSession | null>,
   ) {
     ws.addEventListener('message', (ev) => {
       if (typeof ev.data !== 'string') return void ws.close(1003, 'TLCP frames are text');
@@ -212,7 +290,7 @@ class SessionSocket implements ClientSocket {
       }
       case 'control':
       case 'msg': {
-        const session = this.session();
+        const session = await this.session();
         session?.heard();
         for (const line of frame.lines) {
           void answerLine(session, frame.name, line, true).then((answer) => {
@@ -223,7 +301,7 @@ class SessionSocket implements ClientSocket {
         return;
       }
       case 'heartbeat':
-        this.session()?.heard();
+        (await this.session())?.heard();
         return;
       default:
         this.send(n.error(ConErr.MALFORMED, `unknown request ${frame.name.slice(0, 40)}`));

@@ -16,7 +16,17 @@ export class ReplayLog {
   /** Characters of the written lines still kept. */
   #keptChars = 0;
 
-  constructor(private readonly budgetChars: number) {}
+  /**
+   * `startAt`: the number of the line before the first one appended — what the client already
+   * counts when a session is restored after its server restarted, so that numbering goes on.
+   */
+  constructor(
+    private readonly budgetChars: number,
+    startAt = 0,
+  ) {
+    this.#base = startAt;
+    this.#sent = startAt;
+  }
 
   /** Number of the last appended line. */
   get total(): number {

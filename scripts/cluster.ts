@@ -25,6 +25,8 @@ const secret = () => randomBytes(24).toString('base64url');
 const ADMIN_SECRET = process.env.ADMIN_SECRET ?? secret();
 const EDGE_SECRET = secret();
 const COOKIE_SECRET = secret();
+// Survives a restart of the edge, so that sessions of the session layer do too.
+const SESSION_SECRET = process.env.SESSION_SECRET ?? secret();
 const ORIGIN_ADMIN_TOKEN = secret();
 const PUBLISH_TOKEN = process.env.PUBLISH_TOKEN ?? secret();
 
@@ -39,6 +41,7 @@ const LOCAL_DOMAINS = [
   { host: 'ip.localhost', modes: ['ip'], stickySeconds: 3600, note: 'source-IP affinity' },
   { host: 'pin.localhost', modes: ['pin'], note: 'learned session pins' },
   { host: 'partial.localhost', modes: ['partial'], controlLink: 'origin', note: 'only S through the edge' },
+  { host: 'session.localhost', modes: ['session'], note: 'sessions terminated at the edge: they outlive their shard' },
 ];
 
 const supervisor = new Supervisor({
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
     ADMIN_SECRET,
     EDGE_SECRET,
     COOKIE_SECRET,
+    SESSION_SECRET,
     ORIGIN_ADMIN_TOKEN,
   };
   const healthcheck = `http://127.0.0.1:${EDGE_PORT}/lightstreamer/healthcheck`;

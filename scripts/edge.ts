@@ -12,7 +12,7 @@ import { startLocalEdge } from './local-edge.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 /** The Worker's secrets (worker/env.ts): `wrangler secret put` on Cloudflare, the environment here. */
-const SECRETS = ['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN'];
+const SECRETS = ['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN', 'SESSION_SECRET'];
 
 const port = Number(process.env.EDGE_PORT ?? 8787);
 const tomlVars = Object.keys(unstable_getMiniflareWorkerOptions(path.join(ROOT, 'wrangler.toml')).workerOptions.bindings ?? {});

@@ -108,3 +108,28 @@ describe('a shard lost under the sessions', () => {
     }
   });
 });
+
+describe('the edge restarted (every deploy restarts every object)', () => {
+  it('clients keep their sessions: each object restores its session from storage when its client recovers', async () => {
+    await waitUntil(async () => ((await (await edge.admin('/_edge/api/status')).json()) as { shards: { id: string; healthy: boolean }[] }).shards.some((s) => s.healthy), 20_000, () => 'no shard healthy');
+    const clients: FeedClient[] = [];
+    for (const transport of TRANSPORTS) clients.push(await connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' }));
+    try {
+      await waitUntil(() => clients.every((c) => feed.isLive(c.values)), 10_000, () => 'clients not live');
+      await edge.restart();
+      const since = feed.tick;
+      await waitUntil(
+        () => clients.every((c) => c.values.some((v) => Number(v) > since + 5)),
+        30_000,
+        () => `not all live again: ${clients.map((c) => `${c.values.at(-1)} ${c.statuses.slice(-3).join('>')}`).join(' | ')}`,
+      );
+      for (const c of clients) {
+        expect(c.sessions).toHaveLength(1);
+        expect(c.serverErrors).toEqual([]);
+        expect(c.subscription.calls).toEqual({ subscribed: 1, unsubscribed: 0 });
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+});

@@ -46,4 +46,14 @@ describe('replay log', () => {
     log.resumeFrom(4995);
     expect(drain(log)).toEqual(['x4996', 'x4997', 'x4998', 'x4999', 'x5000']);
   });
+
+  it('goes on from the count a restored session inherits', () => {
+    const log = new ReplayLog(1000, 40);
+    expect(log.canResumeFrom(40)).toBe(true);
+    expect(log.canResumeFrom(39)).toBe(false);
+    log.append('L41');
+    expect(log.total).toBe(41);
+    log.resumeFrom(40);
+    expect(drain(log)).toEqual(['L41']);
+  });
 });

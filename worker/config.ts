@@ -116,6 +116,7 @@ export interface RawConfig {
   readonly ADMIN_SECRET?: string;
   readonly EDGE_SECRET?: string;
   readonly ORIGIN_ADMIN_TOKEN?: string;
+  readonly SESSION_SECRET?: string;
 }
 
 /** A bad deployment answers every request with what is wrong with it, never an anonymous 500. */
@@ -182,7 +183,7 @@ export function parseConfig(rawShards: unknown, rawDomains: unknown, rawTiming: 
 }
 
 /** Secrets short enough to guess are refused: each one opens admin access or forges trust. */
-const SECRETS = ['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN'] as const;
+const SECRETS = ['ADMIN_SECRET', 'COOKIE_SECRET', 'EDGE_SECRET', 'ORIGIN_ADMIN_TOKEN', 'SESSION_SECRET'] as const;
 const MIN_SECRET_LENGTH = 16;
 
 function checkSecrets(env: RawConfig): void {
@@ -205,6 +206,11 @@ export function configOf(env: RawConfig): EdgeConfig {
   // Without the secret no cookie verifies: every session of the domain would be lost on its first CR.
   if (cookieDomain >= 0 && !env.COOKIE_SECRET) {
     throw new ConfigError(`DOMAINS[${cookieDomain}] (${config.domains[cookieDomain].host}) uses mode "cookie" but the COOKIE_SECRET secret is not set`);
+  }
+  // The session layer keeps each client's credentials sealed under it, to outlive object restarts.
+  const sessionDomain = config.domains.findIndex((d) => d.modes.includes('session'));
+  if (sessionDomain >= 0 && !env.SESSION_SECRET) {
+    throw new ConfigError(`DOMAINS[${sessionDomain}] (${config.domains[sessionDomain].host}) uses mode "session" but the SESSION_SECRET secret is not set`);
   }
   cached = { raw, config };
   return config;

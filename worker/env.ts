@@ -16,6 +16,8 @@ export interface Env {
   EDGE_SECRET?: string;
   /** Bearer token of the origins' admin API (`POST /api/sessions/end`). */
   ORIGIN_ADMIN_TOKEN?: string;
+  /** Seals the session layer's stored client credentials (mode `session`). */
+  SESSION_SECRET?: string;
   REGISTRY: DurableObjectNamespace<ShardRegistry>;
   STICK_TABLE: DurableObjectNamespace<StickTable>;
   SESSION_PIN: DurableObjectNamespace<SessionPin>;

@@ -6,7 +6,7 @@ import type { ShardAddress } from '../shard-transport.ts';
 import type { ClientStream } from './client-stream.ts';
 import type { StreamOptions } from '../../protocol/stream-options.ts';
 import { MessageTable } from './messages.ts';
-import { SubscriptionTable, type ClientSubscription, type Mode } from './subscriptions.ts';
+import { SubscriptionTable, type ClientSubscription, type Mode, type SubscriptionRecord } from './subscriptions.ts';
 import { Upstream, type UpstreamCredentials, type UpstreamLoss } from './upstream.ts';
 
 /**
@@ -51,6 +51,8 @@ export interface SessionServices {
   upstreamLifetimeMs(): number | null;
   /** Counted for the status page. */
   count(counter: string): void;
+  /** The subscriptions the client holds changed: what a restored session issues again. */
+  subscriptionsChanged(records: SubscriptionRecord[]): void;
   /** The session ended: the object may forget it. */
   closed(): void;
 }
@@ -79,8 +81,11 @@ export class ClientSession {
   #moveTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #tick: ReturnType<typeof setInterval>;
   #closed = false;
-  readonly #log = new ReplayLog(REPLAY_BUDGET_CHARS);
-  readonly #subs = new SubscriptionTable({ emit: (line) => this.#emit(line) });
+  readonly #log: ReplayLog;
+  readonly #subs = new SubscriptionTable({
+    emit: (line) => this.#emit(line),
+    changed: () => this.services.subscriptionsChanged(this.#subs.records()),
+  });
   readonly #messages = new MessageTable((line) => this.#emit(line));
   /** Upstream request ids awaiting REQOK or REQERR. */
   readonly #awaiting = new Map<number, (line: ServerLine | null) => void>();
@@ -92,7 +97,10 @@ export class ClientSession {
     private readonly services: SessionServices,
     private readonly credentials: UpstreamCredentials,
     upstream: Upstream,
+    /** What the client counts already: a restored session's numbering goes on from there. */
+    startAt: number,
   ) {
+    this.#log = new ReplayLog(REPLAY_BUDGET_CHARS, startAt);
     this.#upstream = { kind: 'ready', upstream };
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
     this.#armMove();
@@ -117,6 +125,20 @@ export class ClientSession {
    * refusal (bad credentials, unknown adapter set) is the client's answer.
    */
   static async open(services: SessionServices, credentials: UpstreamCredentials): Promise<ClientSession | Refusal> {
+    return ClientSession.#start(services, credentials, 0, []);
+  }
+
+  /**
+   * The session of an object that restarted (a deploy restarts every object): a new upstream with
+   * the credentials kept, the subscriptions the client holds issued there again — their items
+   * unknown to the client, so sent whole (subscriptions.ts) — and the numbering of notifications
+   * going on from what the client counts (its recovery's `LS_recovery_from`, or 0 when it did not say).
+   */
+  static async restore(services: SessionServices, credentials: UpstreamCredentials, records: readonly SubscriptionRecord[], startAt: number): Promise<ClientSession | Refusal> {
+    return ClientSession.#start(services, credentials, startAt, records);
+  }
+
+  static async #start(services: SessionServices, credentials: UpstreamCredentials, startAt: number, records: readonly SubscriptionRecord[]): Promise<ClientSession | Refusal> {
     let session: ClientSession | null = null;
     const opened = await openUpstream(services, credentials, [], {
       onLine: (line) => {
@@ -127,7 +149,11 @@ export class ClientSession {
       },
     });
     if ('code' in opened) return opened;
-    session = new ClientSession(services, credentials, opened);
+    session = new ClientSession(services, credentials, opened, startAt);
+    if (records.length > 0) {
+      session.#subs.restore(records);
+      for (const sub of session.#subs.upstreamLost()) void session.#issueAdd(sub);
+    }
     return session;
   }
 

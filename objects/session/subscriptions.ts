@@ -42,6 +42,11 @@ type ItemPhase =
   | { readonly kind: 'collecting'; readonly events: Values[] };
 
 class ItemView {
+  /**
+   * What the client holds of the item is not known (its session was restored after the object
+   * restarted): values go out whole, rows are cleared first, history is not sent again.
+   */
+  unknownToClient = false;
   /** The current upstream's last values of the item: what its unchanged markers refer to. */
   upstream: Values | null = null;
   /** What the client last got: what the next update's unchanged markers refer to. */
@@ -79,9 +84,20 @@ export class ClientSubscription {
   }
 }
 
+/** What survives an object restart of a subscription the client holds. */
+export interface SubscriptionRecord {
+  readonly request: { readonly clientId: number; readonly mode: Mode; readonly params: [string, string][]; readonly snapshot: boolean };
+  readonly fields: number;
+  readonly keyPos: number;
+  readonly cmdPos: number;
+  readonly items: number;
+}
+
 export interface SubscriptionEvents {
   /** A data notification for the client. */
   emit(line: string): void;
+  /** The subscriptions the client holds changed (one confirmed, or gone): records() to keep. */
+  changed?(): void;
   /** An upstream line named a subscription nobody knows (a bug, or a late line of a deleted one). */
   stray?(line: ServerLine): void;
 }
@@ -125,6 +141,40 @@ export class SubscriptionTable {
     const params = new Map(sub.request.params);
     if (sub.phase === 'confirmed' && sub.request.mode !== 'RAW') params.set('LS_snapshot', 'true');
     return [`LS_op=add`, `LS_subId=${sub.upstreamId}`, ...[...params].map(([k, v]) => `${k}=${encodeURIComponent(v)}`)].join('&');
+  }
+
+  /** The subscriptions the client holds, to keep across an object restart. */
+  records(): SubscriptionRecord[] {
+    return [...this.#byClient.values()]
+      .filter((sub) => sub.phase === 'confirmed')
+      .map((sub) => ({
+        request: { clientId: sub.clientId, mode: sub.request.mode, params: [...sub.request.params], snapshot: sub.request.snapshot },
+        fields: sub.fields,
+        keyPos: sub.keyPos,
+        cmdPos: sub.cmdPos,
+        items: sub.items.length,
+      }));
+  }
+
+  /**
+   * The subscriptions a restored session's client holds, as confirmed, their items unknown to the
+   * client: to be issued on the new upstream like after any move.
+   */
+  restore(records: readonly SubscriptionRecord[]): void {
+    for (const record of records) {
+      const sub = new ClientSubscription({ ...record.request, params: new Map(record.request.params) });
+      sub.phase = 'confirmed';
+      sub.fields = record.fields;
+      sub.keyPos = record.keyPos;
+      sub.cmdPos = record.cmdPos;
+      sub.items = Array.from({ length: record.items }, () => {
+        const item = new ItemView();
+        item.unknownToClient = true;
+        item.endOfSnapshotSent = true;
+        return item;
+      });
+      this.#byClient.set(sub.clientId, sub);
+    }
   }
 
   /** The upstream refused the add: the client hears it as a REQERR of its own add; the subscription goes. */
@@ -236,6 +286,7 @@ export class SubscriptionTable {
     if (sub.phase !== 'requested') return;
     sub.phase = 'confirmed';
     this.events.emit(line.tag === 'SUBCMD' ? n.subcmd(sub.clientId, line.items, line.fields, line.keyPos, line.cmdPos) : n.subok(sub.clientId, line.items, line.fields));
+    this.events.changed?.();
   }
 
   #update(sub: ClientSubscription, index: number, encoded: string): void {
@@ -256,6 +307,10 @@ export class SubscriptionTable {
         return this.#deliver(sub, index, item, values);
       case 'merge-snapshot':
         item.phase = { kind: 'live' };
+        if (item.unknownToClient) {
+          item.unknownToClient = false;
+          return this.#deliver(sub, index, item, values);
+        }
         // Nothing to reconcile with when the client holds no values and asked for no snapshot: it
         // waits for real updates, as it would have.
         if (item.client === null && !sub.request.snapshot) return;
@@ -297,9 +352,14 @@ export class SubscriptionTable {
   /**
    * The ADD, UPDATE and DELETE lines that turn the client's rows into the new snapshot's. A client
    * that asked for no snapshot never gets rows it did not see added: those it knows are brought up
-   * to date, one added during the move shows at its next update.
+   * to date, one added during the move shows at its next update. Rows a restored session's client
+   * holds are not known: they are cleared (CS) and the snapshot's added again.
    */
   #reconcileRows(sub: ClientSubscription, index: number, item: ItemView, snapshot: Values[]): void {
+    if (item.unknownToClient) {
+      item.unknownToClient = false;
+      this.#clear(sub, index);
+    }
     const key = sub.keyPos - 1;
     const command = sub.cmdPos - 1;
     const fresh = new Map(snapshot.map((v) => [v[key] ?? '', v]));
@@ -316,11 +376,17 @@ export class SubscriptionTable {
     }
   }
 
-  /** The events of the new history after the last one the client got. */
+  /**
+   * The events of the new history after the last one the client got. A restored session's client
+   * gets none of it: where it stands is not known, and a repeated event is worse than a missed one.
+   */
   #reconcileHistory(sub: ClientSubscription, index: number, item: ItemView, history: Values[]): void {
     const keys = history.map(eventKey);
     let from = 0;
-    if (item.tail.length === 0) {
+    if (item.unknownToClient) {
+      item.unknownToClient = false;
+      from = keys.length;
+    } else if (item.tail.length === 0) {
       // The client has none of this item's events: a snapshot it asked for is due now, else nothing.
       if (!sub.request.snapshot) from = keys.length;
     } else {
@@ -345,8 +411,10 @@ export class SubscriptionTable {
   }
 
   #forget(sub: ClientSubscription): void {
+    const held = sub.phase === 'confirmed' || sub.phase === 'deleting';
     this.#byClient.delete(sub.clientId);
     if (sub.upstreamId !== null) this.#byUpstream.delete(sub.upstreamId);
+    if (held) this.events.changed?.();
   }
 }
 

@@ -26,11 +26,12 @@ export interface EdgeSecrets {
   readonly cookie: string;
   readonly edge: string;
   readonly originAdmin: string;
+  readonly session: string;
 }
 
 export function newSecrets(): EdgeSecrets {
   const secret = () => randomBytes(18).toString('base64url');
-  return { admin: secret(), cookie: secret(), edge: secret(), originAdmin: secret() };
+  return { admin: secret(), cookie: secret(), edge: secret(), originAdmin: secret(), session: secret() };
 }
 
 export interface EdgeHandle {
@@ -67,6 +68,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     COOKIE_SECRET: secrets.cookie,
     EDGE_SECRET: secrets.edge,
     ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
+    SESSION_SECRET: secrets.session,
     ...options.vars,
   };
   const start = () => startLocalEdge({ port, vars, persistDir });
