@@ -122,6 +122,7 @@ const PAGE = /* html */ `<!doctype html>
     <div class="kpi" data-kpi="violations"><div class="label">Stickiness violations</div><div class="value">–</div><div class="hint"></div></div>
     <div class="kpi" data-kpi="failovers"><div class="label">Failovers</div><div class="value">–</div><div class="hint"></div></div>
     <div class="kpi" data-kpi="moved"><div class="label">Sessions moved</div><div class="value">–</div><div class="hint"></div></div>
+    <div class="kpi" data-kpi="kept"><div class="label">Sessions kept</div><div class="value">–</div><div class="hint"></div></div>
   </section>
 
   <section class="card">
@@ -259,6 +260,8 @@ const PAGE = /* html */ `<!doctype html>
     kpi('violations', fmt.format(violations), 'sticky sources that disagreed', violations > 0);
     kpi('failovers', fmt.format(failovers), 'requests of sessions whose shard is gone', failovers > 0);
     kpi('moved', fmt.format(counters.moved || 0), 'by drain and shed (END 48)');
+    // The session layer (mode session) moves a session's upstream instead: its client keeps its session.
+    kpi('kept', fmt.format(counters.upstreamMoves || 0), fmt.format(counters.sessionLayerSessions || 0) + ' session-layer sessions, ' + fmt.format(counters.sessionLayerRestores || 0) + ' restored after a restart');
     $('#probe').textContent = 'probed every ' + (d.probeIntervalMs / 1000) + ' s · moving up to ' + d.moveRate + ' sessions per shard per probe';
 
     const maxSessions = Math.max(1, ...shards.map((s) => s.sessions || 0));
@@ -281,7 +284,7 @@ const PAGE = /* html */ `<!doctype html>
       const tr = body.querySelector('tr[data-shard="' + CSS.escape(s.id) + '"]');
       $('.url', tr).textContent = s.url || '';
       const server = s.origin && s.origin.serverName ? '<div class="muted">' + esc(s.origin.serverName) + '</div>' : '';
-      $('.health', tr).innerHTML = (s.healthy ? '<span class="pill ok">healthy</span>' : '<span class="pill bad">down</span>') +
+      $('.health', tr).innerHTML = (!s.healthy ? '<span class="pill bad">down</span>' : s.ejected ? '<span class="pill warn">ejected</span>' : '<span class="pill ok">healthy</span>') +
         (s.lastError ? '<div class="error">' + esc(s.lastError) + '</div>' : server);
       $('.state', tr).innerHTML = s.drained ? '<span class="pill warn">drained</span>'
         : s.draining ? '<span class="pill warn">draining</span>'
