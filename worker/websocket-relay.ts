@@ -93,7 +93,8 @@ class SocketRelay {
 
   constructor(
     private readonly er: EdgeRequest,
-    private readonly upgradeHeaders: Headers,
+    /** What every upgrade towards an origin sends; dropped once the session is bound, when no upgrade can follow. */
+    private upgradeHeaders: Headers | null,
     private readonly client: WebSocket,
     private readonly req: RoutingRequest,
     /** Settled at the upgrade (modes/mode.ts `placesSocketsAtUpgrade`), for a create to follow. */
@@ -181,7 +182,7 @@ class SocketRelay {
   private async connect(shard: string): Promise<WebSocket | null> {
     let res: Response;
     try {
-      const call = await callShard(this.er, shard, 'upgrade', '/lightstreamer', { headers: this.upgradeHeaders });
+      const call = await callShard(this.er, shard, 'upgrade', '/lightstreamer', { headers: this.upgradeHeaders! });
       call.deadline.lift();
       res = call.res;
     } catch (err) {
@@ -297,6 +298,7 @@ class SocketRelay {
     const conok = conokOf(conokLine);
     this.creating = false;
     this.createFrame = null;
+    this.upgradeHeaders = null;
     this.lastWord = null;
     if (!conok) return;
     this.session = { id: conok.session, boundAt: Date.now() };
