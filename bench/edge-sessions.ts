@@ -16,7 +16,9 @@
  * processes of their own (support/load-clients.ts); the memory is the VmRSS of every workerd process
  * the runtime started (wrangler dev: its proxy's and the Worker's), its growth since the warm-up
  * sessions divided by the sessions added since. Their open descriptors are counted too: workerd
- * holds several per relayed session, and one it cannot open (EMFILE) ends the process.
+ * holds four per relayed session (two sockets, each duplicated), so its open-file limit caps the
+ * sessions it can hold at all; at that limit a connection to an origin fails (the edge refuses the
+ * socket with 1013) or an accept() does, and workerd exits.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -74,17 +76,17 @@ interface Step {
   readonly perSession: number;
   /** workerd CPU over the observation window, in cores. */
   readonly cores: number;
-  /** Descriptors workerd holds open, all processes together. */
-  readonly files: number;
+  /** Descriptors each workerd process holds open. */
+  readonly files: readonly number[];
 }
 
 interface Held {
   readonly runtime: Runtime;
   readonly worker: BenchWorker;
   readonly baselineRss: number;
-  readonly baselineFiles: number;
-  /** The lowest open-file limit of the runtime's workerd processes. */
-  readonly fileLimit: number | null;
+  readonly baselineFiles: readonly number[];
+  /** The open-file limit of each workerd process. */
+  readonly fileLimits: readonly (number | null)[];
   readonly steps: Step[];
   /** The most sessions every one of which opened and streamed. */
   held: number;
@@ -115,7 +117,6 @@ async function waitHealthy(edge: BenchEdge): Promise<void> {
 }
 
 const workerdCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
-const filesOf = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + openFiles(pid), 0);
 
 async function holdSessions(runtime: Runtime, worker: BenchWorker): Promise<Held> {
   const origins = await Promise.all(
@@ -146,18 +147,17 @@ async function holdSessions(runtime: Runtime, worker: BenchWorker): Promise<Held
     if (warm.open !== WARMUP) throw new Error(`${name}: ${warm.open} of ${WARMUP} warm-up sessions opened: ${warm.failed.join('; ')}`);
     await sleep(2_000);
     const pids = edge.workerdPids();
-    const limits = pids.map(openFileLimit).filter((l) => l !== null);
     const result: Held = {
       runtime,
       worker,
       baselineRss: totalResidentBytes(pids),
-      baselineFiles: filesOf(pids),
-      fileLimit: limits.length > 0 ? Math.min(...limits) : null,
+      baselineFiles: pids.map(openFiles),
+      fileLimits: pids.map(openFileLimit),
       steps: [],
       held: WARMUP,
       ending: '',
     };
-    log(`${name}: ${WARMUP} warm-up sessions, workerd RSS ${MiB(result.baselineRss)}, ${n(result.baselineFiles)} open files (limit ${result.fileLimit ?? '?'}) in ${pids.length} process(es)`);
+    log(`${name}: ${WARMUP} warm-up sessions, workerd RSS ${MiB(result.baselineRss)}, open files ${result.baselineFiles.map(n).join(' + ')} (limit ${result.fileLimits.map((l) => (l === null ? '?' : n(l))).join(', ')})`);
     for (let sessions = WARMUP; ; ) {
       // Up to the next multiple of the step, so every run has a figure at the same counts (4,000 among them).
       const count = Math.min((Math.floor(sessions / STEP) + 1) * STEP, MAX) - sessions;
@@ -173,7 +173,7 @@ async function holdSessions(runtime: Runtime, worker: BenchWorker): Promise<Held
       const health = await pool.health(STALE_MS);
       const gone = pids.filter((pid) => !isRunning(pid));
       const rss = totalResidentBytes(pids);
-      const files = filesOf(pids);
+      const files = pids.map(openFiles);
       const problems: string[] = [];
       if (gone.length > 0) problems.push(`${gone.length} of ${pids.length} workerd process(es) exited`);
       if (opened.open < count) problems.push(`${n(count - opened.open)} of ${n(count)} refused (${opened.failed.slice(0, 3).join('; ')})`);
@@ -181,7 +181,7 @@ async function holdSessions(runtime: Runtime, worker: BenchWorker): Promise<Held
       if (health.closed > 0) problems.push(`${n(health.closed)} closed (${health.closeReasons.join('; ')})`);
       log(
         `${name}: ${n(sessions)} opened (${n(count - opened.open)} refused), ${n(health.streaming)} streaming, ${n(health.stalled)} stalled, ${n(health.closed)} closed` +
-          (gone.length > 0 ? '; workerd exited' : `; workerd RSS ${MiB(rss)}, ${KiB((rss - result.baselineRss) / (sessions - WARMUP))} per session added, ${n(files)} open files, ${cores.toFixed(2)} core`),
+          (gone.length > 0 ? '; workerd exited' : `; workerd RSS ${MiB(rss)}, ${KiB((rss - result.baselineRss) / (sessions - WARMUP))} per session added, ${n(files.reduce((a, b) => a + b, 0))} open files, ${cores.toFixed(2)} core`),
       );
       if (problems.length > 0) {
         result.ending = `adding ${n(count)} to ${n(sessions - opened.open)}: ${problems.join(', ')}`;
@@ -209,10 +209,20 @@ const stepAt = (r: Held, sessions: number) => r.steps.filter((s) => s.sessions <
 
 console.log(`\n${machine()}; load average ${loadAtStart[0].toFixed(2)} at start, ${loadAtEnd[0].toFixed(2)} at end`);
 console.log(`WebSocket TLCP sessions, each subscribed (MERGE) to one item ticking every ${TICK_MS / 1000} s; steps of ${n(STEP)} after ${n(WARMUP)} warm-up sessions; ${ORIGINS} origins\n`);
-const filesPerSession = (r: Held, step: Step) => (step.files - r.baselineFiles) / (step.sessions - WARMUP);
+/** Descriptors per session added, all workerd processes together. */
+const filesPerSession = (r: Held, step: Step) => step.files.reduce((sum, f, i) => sum + f - r.baselineFiles[i], 0) / (step.sessions - WARMUP);
+/** Sessions at which the first workerd process would run out of descriptors, at the growth measured up to `step`. */
+function fileCeiling(r: Held, step: Step): number | null {
+  const ceilings = step.files.flatMap((f, i) => {
+    const limit = r.fileLimits[i];
+    const perSession = (f - r.baselineFiles[i]) / (step.sessions - WARMUP);
+    return limit === null || perSession <= 0 ? [] : [WARMUP + (limit - r.baselineFiles[i]) / perSession];
+  });
+  return ceilings.length > 0 ? Math.floor(Math.min(...ceilings)) : null;
+}
 console.log(
   formatTable(
-    ['runtime', 'Worker', 'held streaming', `RSS/session at ${n(AIM_SESSIONS)}`, 'RSS/session at held', 'open files/session (limit)', 'workerd CPU at held', 'what ended the run'],
+    ['runtime', 'Worker', 'held streaming', `RSS/session at ${n(AIM_SESSIONS)}`, 'RSS/session at held', 'open files/session', 'file limit reached at', 'workerd CPU at held', 'what ended the run'],
     results.map((r) => {
       const atAim = stepAt(r, AIM_SESSIONS);
       const atHeld = stepAt(r, r.held);
@@ -222,7 +232,8 @@ console.log(
         n(r.held),
         atAim && atAim.sessions === AIM_SESSIONS ? KiB(atAim.perSession) : '–',
         atHeld ? KiB(atHeld.perSession) : '–',
-        atHeld ? `${filesPerSession(r, atHeld).toFixed(1)} (${r.fileLimit === null ? '?' : n(r.fileLimit)})` : '–',
+        atHeld ? filesPerSession(r, atHeld).toFixed(1) : '–',
+        atHeld ? `≈ ${n(fileCeiling(r, atHeld) ?? NaN)}` : '–',
         atHeld ? `${atHeld.cores.toFixed(2)} core` : '–',
         r.ending,
       ];
