@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { connectClient, newSecrets, resolveLocalhostNames, startEdge, waitUntil, type EdgeHandle, type TestClient } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { connectFeedClient, type FeedClient } from './support/client.ts';
+import { waitUntil } from './support/wait.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 
 /**
@@ -47,12 +49,12 @@ const shardLostEnds = async () => ((await (await edge.admin('/_edge/api/status')
 
 describe('the watch over relayed streams', () => {
   it('outlives the stream whose context started its timer: the streams left still get END 48 when their shard stops', async () => {
-    const clients: TestClient[] = [];
+    const clients: FeedClient[] = [];
     try {
       // The isolate's first relayed stream starts the timer.
-      const first = await connectClient(edge.urlFor('first.localhost'), { transport: 'WS-STREAMING', item: 'feed' });
+      const first = await connectFeedClient(edge.urlFor('first.localhost'), { transport: 'WS-STREAMING', item: 'feed' });
       clients.push(first);
-      for (const transport of ['WS-STREAMING', 'HTTP-STREAMING'] as const) clients.push(await connectClient(edge.urlFor('rest.localhost'), { transport, item: 'feed' }));
+      for (const transport of ['WS-STREAMING', 'HTTP-STREAMING'] as const) clients.push(await connectFeedClient(edge.urlFor('rest.localhost'), { transport, item: 'feed' }));
       const rest = clients.slice(1);
       await waitUntil(() => clients.every((c) => feed.isLive(c.values)), 10_000, () => 'clients not live');
       const endsBefore = await shardLostEnds();
@@ -61,7 +63,7 @@ describe('the watch over relayed streams', () => {
       // restart a lost timer), the stream that started the timer ends: only the timer it hands over
       // can notice the shard is gone, long before the clients' own keepalive timeout.
       origins.w2.child.kill('SIGSTOP');
-      const lastValue = (c: TestClient) => Number(c.values.at(-1) ?? 0);
+      const lastValue = (c: FeedClient) => Number(c.values.at(-1) ?? 0);
       await waitUntil(() => rest.every((c) => feed.tick > lastValue(c) + 2), 5_000, () => 'the stopped shard still delivers');
       first.close();
 

@@ -1,4 +1,3 @@
-import { waitUntil } from 'cloudflare:workers';
 import type { EdgeRequest } from './edge-request.ts';
 import { END_MAX_DURATION, END_SHARD_LOST, conerrCodeOf, conokOf } from './tlcp.ts';
 import { ConErr } from '../protocol/codes.ts';
@@ -44,10 +43,8 @@ export function relayWebSocket(er: EdgeRequest, request: Request, req: RoutingRe
   const { 0: client, 1: server } = new WebSocketPair();
   server.accept();
   // A relay lives as long as its socket, hours after the upgrade was answered: it keeps the headers it
-  // will send the origin and nothing that holds the upgrade request (the middleware's waitUntil closes
-  // over the framework's context, and with it the Request). workerd's own waitUntil serves the
-  // request context the socket's events run in, which is this one.
-  new SocketRelay({ ...er, waitUntil }, originUpgradeHeaders(er, request), server, req, placed).start();
+  // will send the origin, not the upgrade request.
+  new SocketRelay(er, originUpgradeHeaders(er, request), server, req, placed).start();
   headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
   return new Response(null, { status: 101, webSocket: client, headers });
 }
