@@ -149,8 +149,9 @@ describe('ShardRegistry', () => {
 describe('SessionPin', () => {
   it('lives as long as its session: renewed by binds, shortened by a broken stream, deleted at the end', async () => {
     const pin = object(env.SESSION_PIN, 'opaque-session-1');
-    const created = Date.now();
     expect((await pin.pin('a', 60_000)).shard).toBe('a');
+    // Not before the pin's own bind time, which the object took while pinning.
+    const created = Date.now();
     expect((await pin.lookup())?.shard).toBe('a');
 
     // A bind after the broken stream began renews the pin: that stream's release no longer counts.
