@@ -397,21 +397,17 @@ export class ClientSession {
 
   /** Sends a request upstream; resolves with its REQOK or REQERR, or null when the upstream was lost first. */
   #request(upstream: Upstream, kind: 'control' | 'msg', line: string): Promise<ServerLine | null> {
-    const reqId = upstream.reqId();
     return new Promise((resolve) => {
-      this.#awaiting.set(reqId, resolve);
-      if (!upstream.send(kind, `LS_reqId=${reqId}&${line}`)) {
-        this.#awaiting.delete(reqId);
-        resolve(null);
-      }
+      const reqId = upstream.send(kind, line);
+      if (reqId === null) resolve(null);
+      else this.#awaiting.set(reqId, resolve);
     });
   }
 
   /** Sends what needs no answer to the client (delete, reconf, constrain) to the current upstream, if any. */
   #send(kind: 'control', line: string): void {
     if (this.#upstream.kind !== 'ready') return;
-    const upstream = this.#upstream.upstream;
-    upstream.send(kind, `LS_reqId=${upstream.reqId()}&${line}`);
+    this.#upstream.upstream.send(kind, line);
   }
 
   /** The current upstream, once there is one (a move may be under way), or null when none came in time. */
