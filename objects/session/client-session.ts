@@ -210,8 +210,7 @@ export class ClientSession {
         if (mode !== 'MERGE' && mode !== 'DISTINCT' && mode !== 'COMMAND' && mode !== 'RAW') return fail(ReqErr.MALFORMED, 'bad LS_mode');
         const snapshot = (params.get('LS_snapshot') ?? 'false') !== 'false' && mode !== 'RAW';
         const sub = this.#subs.add({ clientId: subId, mode, params, snapshot });
-        if (!sub) return fail(ReqErr.BAD_SUBSCRIPTION_ID, `subscription ${subId} already exists`);
-        const refusal = await this.#issueAdd(sub);
+        const refusal = sub ? await this.#issueAdd(sub) : await this.#addAgain(subId, params);
         return refusal ? fail(refusal.code, refusal.message) : ok();
       }
       case 'delete': {
@@ -393,6 +392,18 @@ export class ClientSession {
       } else settle(null);
     });
     return answered.promise;
+  }
+
+  /**
+   * An add for a subscription id the client holds already. The official client sends an add again
+   * when its answer is late (over HTTP, after its retry delay, as when an upstream must be replaced
+   * first): the same add is the same subscription, answered as the first one is. Any other is refused.
+   */
+  async #addAgain(subId: number, params: ReadonlyMap<string, string>): Promise<Refusal | null> {
+    const held = this.#subs.get(subId);
+    const same = held !== undefined && held.phase !== 'deleting' && held.request.params.size === params.size && [...params].every(([k, v]) => held.request.params.get(k) === v);
+    if (!same) return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${subId} already exists` };
+    return (await this.#addAnswers.get(subId)?.promise) ?? null;
   }
 
   /** Sends a request upstream; resolves with its REQOK or REQERR, or null when the upstream was lost first. */
