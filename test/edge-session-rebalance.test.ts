@@ -8,8 +8,8 @@ import { counterOf, openOnShard } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
- * Rebalancing in mode `session` (guide §5, without its cost): a drain and the domain's maximum
- * upstream age move upstreams between shards, and the clients notice nothing — the same session, no
+ * Rebalancing in mode `session` (guide §5, without its cost): a drain, a shed and the domain's
+ * maximum upstream age move upstreams between shards, and the clients notice nothing — the same session, no
  * status change, no error, no second subscription, no snapshot again, live all along.
  */
 
@@ -91,10 +91,35 @@ describe('rebalancing moves upstreams, not clients', () => {
       expect((await edge.admin(`/_edge/api/shards/${drained}/drain`, { method: 'POST' })).status).toBe(200);
       await waitUntil(async () => (await shardView(drained)).drained, 20_000, () => `${drained} never drained`);
       await waitUntil(async () => (await originStatus(origins[drained].url)).sessions === 0, 10_000, () => `upstreams left on ${drained}`);
-      await waitUntil(async () => (await counterOf(edge, 'upstreamMoves')) >= movesBefore + clients.length, 10_000, () => 'upstream moves not counted');
       await unnoticed(clients, baseline, 'after the drain');
+      await waitUntil(async () => (await counterOf(edge, 'upstreamMoves')) >= movesBefore + clients.length, 10_000, () => 'upstream moves not counted');
     } finally {
       await edge.admin(`/_edge/api/shards/${drained}/undrain`, { method: 'POST' });
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('shed: the shard ends as many upstreams as asked, each moves to the other shard, and no client sees anything', async () => {
+    await waitUntil(async () => !(await shardView('b1')).draining && !(await shardView('b2')).draining, 10_000, () => 'a shard still draining');
+    const first = await connectFeedClient(edge.urlFor('session.localhost'), { transport: TRANSPORTS[0], item: 'feed' });
+    const shed = first.shard()!;
+    const clients = [first];
+    try {
+      for (const transport of TRANSPORTS.slice(1)) {
+        clients.push(await openOnShard(shed, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
+      }
+      await waitUntil(() => clients.every(settled), 10_000, () => 'clients not live');
+      // Only these clients' upstreams are on the shard (the others' closed with their clients).
+      await waitUntil(async () => (await originStatus(origins[shed].url)).sessions === clients.length, 10_000, () => `other sessions on ${shed}`);
+      const baseline = clients.map(baselineOf);
+      const movesBefore = await counterOf(edge, 'upstreamMoves');
+
+      const res = await edge.admin(`/_edge/api/shards/${shed}/shed`, { method: 'POST', body: JSON.stringify({ count: clients.length }) });
+      expect(res.status).toBe(200);
+      await waitUntil(async () => (await originStatus(origins[shed].url)).sessions === 0, 20_000, () => `upstreams left on ${shed}`);
+      await unnoticed(clients, baseline, 'after the shed');
+      await waitUntil(async () => (await counterOf(edge, 'upstreamMoves')) >= movesBefore + clients.length, 10_000, () => 'upstream moves not counted');
+    } finally {
       for (const c of clients) c.close();
     }
   });
