@@ -4,7 +4,7 @@ import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { connectClient, connectFeedClient, TRANSPORTS, type FeedClient } from './support/client.ts';
 import { startFeed, type Feed } from './support/feed.ts';
-import { counterOf, openOnShard } from './support/session-layer.ts';
+import { counterOf, openOnShard, placingOn } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -57,9 +57,11 @@ describe('opaque-id origins behind the session layer', () => {
     const victim = first.shard()!;
     const clients: FeedClient[] = [first];
     try {
-      for (const transport of TRANSPORTS.slice(1)) {
-        clients.push(await openOnShard(victim, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
-      }
+      await placingOn(edge, victim, Object.keys(origins), async () => {
+        for (const transport of TRANSPORTS.slice(1)) {
+          clients.push(await openOnShard(victim, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
+        }
+      });
       await waitUntil(() => clients.every((c) => c.values.length > 0 && feed.isLive(c.values)), 10_000, () => 'clients not live');
       const movesBefore = await counterOf(edge, 'upstreamMoves');
 

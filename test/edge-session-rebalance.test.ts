@@ -4,7 +4,7 @@ import { originStatus, startOrigin, type OriginHandle } from './support/origin.t
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { connectFeedClient, TRANSPORTS, type FeedClient } from './support/client.ts';
 import { startFeed, type Feed } from './support/feed.ts';
-import { counterOf, openOnShard } from './support/session-layer.ts';
+import { counterOf, openOnShard, placingOn } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -80,9 +80,11 @@ describe('rebalancing moves upstreams, not clients', () => {
     const drained = first.shard()!;
     const clients = [first];
     try {
-      for (const transport of TRANSPORTS.slice(1)) {
-        clients.push(await openOnShard(drained, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
-      }
+      await placingOn(edge, drained, Object.keys(origins), async () => {
+        for (const transport of TRANSPORTS.slice(1)) {
+          clients.push(await openOnShard(drained, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
+        }
+      });
       await waitUntil(() => clients.every(settled), 10_000, () => 'clients not live');
       const baseline = clients.map(baselineOf);
       const movesBefore = await counterOf(edge, 'upstreamMoves');
@@ -105,9 +107,11 @@ describe('rebalancing moves upstreams, not clients', () => {
     const shed = first.shard()!;
     const clients = [first];
     try {
-      for (const transport of TRANSPORTS.slice(1)) {
-        clients.push(await openOnShard(shed, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
-      }
+      await placingOn(edge, shed, Object.keys(origins), async () => {
+        for (const transport of TRANSPORTS.slice(1)) {
+          clients.push(await openOnShard(shed, () => connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' })));
+        }
+      });
       await waitUntil(() => clients.every(settled), 10_000, () => 'clients not live');
       // Only these clients' upstreams are on the shard (the others' closed with their clients).
       await waitUntil(async () => (await originStatus(origins[shed].url)).sessions === clients.length, 10_000, () => `other sessions on ${shed}`);

@@ -5,7 +5,6 @@ import { startRedis, type RedisHandle } from './support/redis.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { connectClient, watchSubscription, type Transport } from './support/client.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { openOnShard } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -61,7 +60,7 @@ async function withEveryShardHung(during: () => Promise<void>): Promise<void> {
   }
 }
 
-const openClient = (transport: Transport) => openOnShard(null, () => connectClient(`http://session.localhost:${clientPath.port}`, { transport }));
+const openClient = (transport: Transport) => connectClient(`http://session.localhost:${clientPath.port}`, { transport });
 
 describe('a request the client sends again because its answer is late', () => {
   it.each(['HTTP-STREAMING', 'HTTP-POLLING'] as const)('%s: a repeated add is the same subscription: subscribed once, no error', async (transport) => {

@@ -4,7 +4,7 @@ import { publish, startOrigin, type OriginHandle } from './support/origin.ts';
 import { startRedis, type RedisHandle } from './support/redis.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { connectClient, createClient, sendMessage, TRANSPORTS, watchSubscription, type MessageOutcome, type Transport, type Update, type WatchedClient, type WatchedSubscription } from './support/client.ts';
-import { counterOf, countedGaps, openOnShard, startCountedFeed } from './support/session-layer.ts';
+import { counterOf, countedGaps, openOnShard, placingOn, startCountedFeed } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -105,7 +105,9 @@ async function clientsOnOneShard(open: (transport: Transport) => Promise<StateCl
   const victim = first.shard()!;
   const clients = [first];
   try {
-    for (const transport of TRANSPORTS.slice(1)) clients.push(await openOnShard(victim, () => open(transport)));
+    await placingOn(edge, victim, SHARD_IDS, async () => {
+      for (const transport of TRANSPORTS.slice(1)) clients.push(await openOnShard(victim, () => open(transport)));
+    });
   } catch (err) {
     for (const c of clients) c.close();
     throw err;
@@ -220,7 +222,9 @@ describe('messages in flight during a failover', () => {
       return Number(fresh.rows.item3 ?? 0);
     };
     try {
-      for (const transport of TRANSPORTS.slice(1)) clients.push(await openOnShard(victim, () => open(transport)));
+      await placingOn(edge, victim, SHARD_IDS, async () => {
+        for (const transport of TRANSPORTS.slice(1)) clients.push(await openOnShard(victim, () => open(transport)));
+      });
       const qtyBefore = await held();
       const movesBefore = await counterOf(edge, 'upstreamMoves');
 

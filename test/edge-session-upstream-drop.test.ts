@@ -4,7 +4,7 @@ import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { connectClient, sendMessage, watchSubscription, type MessageOutcome, type Transport } from './support/client.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { openOnShard } from './support/session-layer.ts';
+import { openOnShard, placingOn } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -56,7 +56,7 @@ const upstreamBytes = () => shardPath.upstream.filter(isUpstream).reduce((sum, s
 
 /** A client with its upstream on n1, subscribed to one item, and what it then asks of the session. */
 async function clientOnN1(transport: Transport) {
-  const watched = await openOnShard('n1', () => connectClient(`http://session.localhost:${clientPath.port}`, { transport }));
+  const watched = await placingOn(edge, 'n1', ['n1', 'n2'], () => openOnShard('n1', () => connectClient(`http://session.localhost:${clientPath.port}`, { transport })));
   const first = watchSubscription(watched.client, { mode: 'MERGE', items: ['first'], fields: ['v'], dataAdapter: 'FEED', snapshot: 'yes' });
   await first.subscribed();
   const outcomes: MessageOutcome[] = [];

@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core';
 import { launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
 import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { counterOf } from './support/session-layer.ts';
+import { counterOf, placingOn } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -60,12 +60,14 @@ describe('the web client through the session layer', () => {
     const http = await browser.newPage();
     await openDemo(ws, 'WS-STREAMING');
     const victim = (await servingShard(ws))!;
-    // Both pages on the shard to be killed: the HTTP one reloads until the balancer puts it there.
-    await openDemo(http, 'HTTP-STREAMING');
-    for (let i = 0; (await servingShard(http)) !== victim; i++) {
-      if (i >= 20) throw new Error(`the HTTP page never had its upstream on ${victim}`);
+    // Both pages on the shard to be killed: the HTTP one is placed there (reloaded if the edge lags behind the weights).
+    await placingOn(edge, victim, [...origins.keys()], async () => {
       await openDemo(http, 'HTTP-STREAMING');
-    }
+      for (let i = 0; (await servingShard(http)) !== victim; i++) {
+        if (i >= 20) throw new Error(`the HTTP page never had its upstream on ${victim}`);
+        await openDemo(http, 'HTTP-STREAMING');
+      }
+    });
     const pages = [
       { page: ws, transport: 'WS-STREAMING' },
       { page: http, transport: 'HTTP-STREAMING' },

@@ -14,8 +14,27 @@ export async function edgeCounters(edge: EdgeHandle): Promise<Record<string, num
 export const counterOf = async (edge: EdgeHandle, name: string): Promise<number> => (await edgeCounters(edge))[name] ?? 0;
 
 /**
+ * While `during` runs, new upstreams go to `shard` alone: every other shard of `shards` weighs 0.
+ * The balancer picks the less loaded of two shards, so without this a test could wait long for one
+ * on the busiest shard.
+ */
+export async function placingOn<T>(edge: EdgeHandle, shard: string, shards: readonly string[], during: () => Promise<T>): Promise<T> {
+  const weigh = async (id: string, weight: number | null) => {
+    const res = await edge.admin(`/_edge/api/shards/${id}/weight`, { method: 'PUT', body: JSON.stringify({ weight }) });
+    if (!res.ok) throw new Error(`weight of ${id} answered ${res.status}: ${await res.text()}`);
+  };
+  const others = shards.filter((id) => id !== shard);
+  for (const id of others) await weigh(id, 0);
+  try {
+    return await during();
+  } finally {
+    for (const id of others) await weigh(id, null);
+  }
+}
+
+/**
  * Opens clients with `open` until one has its upstream on `shard` (any shard when null), closing the
- * others: the balancer places upstreams, so a test that needs one on a given shard tries again.
+ * others: the edge's snapshot of a weight change may lag a moment behind it.
  */
 export async function openOnShard<T extends { shard(): string | null; close(): void }>(shard: string | null, open: (attempt: number) => Promise<T>, attempts = 30): Promise<T> {
   const seen: (string | null)[] = [];
