@@ -76,7 +76,7 @@ describe('the web client through the session layer', () => {
     for (const { page } of pages) {
       await pricesMove(page);
       const id = await page.textContent('#session-id');
-      expect(id).toMatch(/^E[0-9a-f]{64}$/);
+      expect(id).toMatch(/^E[0-9a-f]{64}\.[0-9a-f]{32}$/);
       before.push({ id, events: await page.locator('#events li').count() });
     }
     const movesBefore = await counterOf(edge, 'upstreamMoves');
