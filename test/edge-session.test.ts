@@ -131,6 +131,8 @@ describe('a shard lost under the sessions', () => {
       const victims = clients.filter((c) => c.shard() === 'u2').length;
       victim.child.kill('SIGSTOP');
       await unharmed(clients, 'after SIGSTOP');
+      // Each client names the shard now serving it (SERVNAME), not the one that hung.
+      for (const c of clients) expect(c.shard()).toBe('u1');
       await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
     } finally {
       victim.child.kill('SIGCONT');
@@ -145,6 +147,7 @@ describe('a shard lost under the sessions', () => {
       const victims = clients.filter((c) => c.shard() === 'u1').length;
       await origins.u1.kill();
       await unharmed(clients, 'after SIGKILL');
+      for (const c of clients) expect(c.shard()).toBe('u2');
       await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
     } finally {
       for (const c of clients) c.close();

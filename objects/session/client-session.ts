@@ -340,6 +340,9 @@ export class ClientSession {
     }
     this.services.count('upstreamMoves');
     this.#upstream = { kind: 'ready', upstream: opened };
+    // The official clients take SERVNAME at any point of a stream: the client names its server right.
+    this.#servername = opened.servername;
+    if (this.#stream) this.#write(this.#stream, n.servname(this.#servername));
     this.#armMove();
     for (const sub of subs) void this.#issueAdd(sub);
     const waiters = this.#readyWaiters;
