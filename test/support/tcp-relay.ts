@@ -68,6 +68,9 @@ export async function startRelay(targetPort: number, options: RelayOptions = {})
       client.pause();
       client.unshift(first);
       relay(client);
+      // Paused explicitly, the socket stays paused for relay's own listener: a connection the reset
+      // passes over would hang.
+      client.resume();
     });
   });
   const relay = (client: net.Socket) => {
