@@ -88,8 +88,11 @@ describe('the web client through the session layer', () => {
       expect(await page.textContent('#session-id'), transport).toBe(before[i].id);
       expect(await page.textContent('#session-count'), transport).toBe('session #1');
       expect(await page.getAttribute('#connection', 'data-status'), transport).toBe(`CONNECTED:${transport}`);
-      // The page logs every status change, server error and shard move: the kill added none.
-      expect(await page.locator('#events li').count(), `${transport}: ${await page.textContent('#events')}`).toBe(before[i].events);
+      // The page logs every status change, server error and shard move: the kill added only the move
+      // (the session names its new shard), no status change and no error.
+      const events = page.locator('#events li');
+      expect(await events.count(), `${transport}: ${await page.textContent('#events')}`).toBe(before[i].events + 1);
+      expect(await events.first().textContent(), transport).toMatch(new RegExp(`moved from edgepush ${victim} to edgepush (?!${victim})w[12]`));
     }
 
     // Orders after the move go to the new upstream and come back as portfolio rows.
