@@ -15,6 +15,8 @@ export class ReplayLog {
   #sent = 0;
   /** Characters of the written lines still kept. */
   #keptChars = 0;
+  /** Characters of the lines not yet written. */
+  #pendingChars = 0;
 
   /**
    * `startAt`: the number of the line before the first one appended — what the client already
@@ -42,8 +44,14 @@ export class ReplayLog {
     return this.total - this.#sent;
   }
 
+  /** Characters of the lines not yet written: what a client that does not read costs in memory. */
+  get pendingChars(): number {
+    return this.#pendingChars;
+  }
+
   append(line: string): void {
     this.#lines.push(line);
+    this.#pendingChars += line.length;
   }
 
   /** The next line to write, or undefined. */
@@ -56,6 +64,7 @@ export class ReplayLog {
     const line = this.#lines[this.#head + this.#sent - this.#base];
     this.#sent++;
     this.#keptChars += line.length;
+    this.#pendingChars -= line.length;
     this.#trim();
   }
 
@@ -69,7 +78,12 @@ export class ReplayLog {
     if (!this.canResumeFrom(k)) throw new Error(`cannot resume from ${k}`);
     this.#sent = k;
     this.#keptChars = 0;
-    for (let i = this.#head; i < this.#head + k - this.#base; i++) this.#keptChars += this.#lines[i].length;
+    this.#pendingChars = 0;
+    const firstPending = this.#head + k - this.#base;
+    for (let i = this.#head; i < this.#lines.length; i++) {
+      if (i < firstPending) this.#keptChars += this.#lines[i].length;
+      else this.#pendingChars += this.#lines[i].length;
+    }
   }
 
   #trim(): void {

@@ -40,6 +40,7 @@ beforeAll(async () => {
     domains: [
       { host: 'localhost', modes: ['path', 'session-id'] },
       { host: 'pin.localhost', modes: ['pin'] },
+      { host: 'session.localhost', modes: ['session'], createsPerMinute: 0 },
     ],
   });
   await waitUntil(async () => (await fetch(`${edge.url}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
@@ -228,6 +229,50 @@ describe('a WebSocket client that stops reading', () => {
     await waitUntil(async () => ((await status()).counters.slowClientsClosed ?? 0) > closedBefore, 10_000, () => 'the slow client was never closed');
     (socket as unknown as { _socket: Socket })._socket.resume();
     expect(await closed).toEqual([1008, 'client is not reading: over 1048576 bytes queued']);
+  });
+});
+
+describe('a session-layer client that stops reading', () => {
+  it('ends with END 32 once its host holds 256 K characters unread for it, while a bystander on the same host streams on', async () => {
+    const bystander = await connectFeedClient(edge.urlFor('session.localhost'), { transport: 'WS-STREAMING', item: 'feed' });
+    try {
+      await waitUntil(() => isLive(bystander), 10_000, () => 'bystander not live');
+      const opened = await upgrade('session.localhost', {});
+      if (!('socket' in opened)) throw new Error('refused');
+      const { socket, lines } = opened;
+      socket.send('wsok');
+      socket.send('create_session\r\nLS_adapter_set=DEMO&LS_cid=slow&LS_send_sync=false');
+      await waitUntil(() => lines.some((l) => l.startsWith('CONOK,')), 5_000, () => lines.join(' '));
+      // One host holds both sessions: the session id names the object (E<object id>.<key>).
+      expect(lines.find((l) => l.startsWith('CONOK,'))!.split(',')[1].split('.')[0]).toBe(bystander.sessions.at(-1)!.split('.')[0]);
+      socket.send('control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=RAW&LS_group=big&LS_schema=v&LS_data_adapter=FEED&LS_snapshot=false');
+      await waitUntil(() => lines.some((l) => l.startsWith('SUBOK,1')), 5_000, () => lines.join(' '));
+      const closed = new Promise<number>((r) => socket.once('close', (code) => r(code)));
+      (socket as unknown as { _socket: Socket })._socket.pause();
+
+      // Up to 40 MB of 100 KB RAW updates (kept whole: nothing conflates RAW; each differs from the
+      // last, so none is sent as "unchanged"), far more than the kernel's socket buffers hold:
+      // without a bound the object would queue them all.
+      const value = (n: number) => `${n}`.padEnd(100_000, 'z');
+      const endedBefore = (await status()).counters.unreadSessionsEnded ?? 0;
+      let published = 0;
+      for (; published < 400 && ((await status()).counters.unreadSessionsEnded ?? 0) === endedBefore; published += 2) {
+        await Promise.all(Object.values(origins).map((o) => publish(o.url, PUBLISH_TOKEN, Array.from({ length: 2 }, (_, i) => ({ item: 'big', fields: { v: value(published + i) } })))));
+      }
+      await waitUntil(async () => ((await status()).counters.unreadSessionsEnded ?? 0) > endedBefore, 10_000, () => 'the slow session never ended');
+      expect(isLive(bystander)).toBe(true);
+      const heard = bystander.values.length;
+      await waitUntil(() => bystander.values.length > heard, 10_000, () => 'the bystander stopped streaming');
+
+      (socket as unknown as { _socket: Socket })._socket.resume();
+      await closed;
+      expect(lines.at(-1)).toBe('END,32,too many notifications left unread');
+      // What reached the socket before the end is what its stream queue and the unread bound held, not the 400 published.
+      const received = lines.filter((l) => l.startsWith('U,1,1,')).length;
+      expect(received).toBeLessThan(published);
+    } finally {
+      bystander.close();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ReplayLog } from '../protocol/replay-log.ts';
 
@@ -55,5 +56,31 @@ describe('replay log', () => {
     expect(log.total).toBe(41);
     log.resumeFrom(40);
     expect(drain(log)).toEqual(['L41']);
+  });
+
+  it('counts the characters of the lines not yet written, through writes, trims and resumes', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('append' as const), line: fc.string({ maxLength: 20 }) }),
+      fc.record({ kind: fc.constant('advance' as const) }),
+      fc.record({ kind: fc.constant('resume' as const), back: fc.nat(10) }),
+    );
+    fc.assert(
+      fc.property(fc.nat(60), fc.array(op, { maxLength: 200 }), (budget, ops) => {
+        const log = new ReplayLog(budget);
+        const lines: string[] = [];
+        for (const o of ops) {
+          if (o.kind === 'append') {
+            log.append(o.line);
+            lines.push(o.line);
+          } else if (o.kind === 'advance') {
+            if (log.peek() !== undefined) log.advance();
+          } else if (log.canResumeFrom(log.sent - o.back)) {
+            log.resumeFrom(log.sent - o.back);
+          }
+          const unwritten = lines.slice(log.sent).reduce((sum, line) => sum + line.length, 0);
+          if (log.pendingChars !== unwritten) throw new Error(`pendingChars ${log.pendingChars}, unwritten ${unwritten}`);
+        }
+      }),
+    );
   });
 });

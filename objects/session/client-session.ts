@@ -23,7 +23,17 @@ import { Upstream, type UpstreamCredentials, type UpstreamLoss } from './upstrea
 const REQUEST_LIMIT_BYTES = 50_000;
 /** Characters of written notifications kept for the client's recovery. */
 const REPLAY_BUDGET_CHARS = 256 * 1024;
-/** Notifications the client has not read beyond which its session ends: memory is everyone's. */
+/**
+ * A client that reads slower than its subscriptions produce: its stream may hold this many bytes
+ * the client has not taken; beyond them notifications wait in the session, unwritten.
+ */
+const STREAM_QUEUE_BYTES = 64 * 1024;
+/**
+ * Unwritten notifications beyond which the session ends (END 32). A host's sessions share one
+ * isolate's memory: with the stream's queue and the recovery budget, one session holds at most
+ * about 600 KB however it behaves.
+ */
+const MAX_UNWRITTEN_CHARS = 256 * 1024;
 const MAX_UNWRITTEN_LINES = 20_000;
 /** Room kept in a streaming response's content length for the closing LOOP. */
 const LOOP_RESERVE_BYTES = 16;
@@ -441,12 +451,19 @@ export class ClientSession {
 
   #emit(line: string): void {
     if (this.#closed) return;
+    // Over the bound the session is ending (below): nothing more is kept for it.
+    if (this.#unreadOverBound()) return;
     this.#log.append(line);
-    if (this.#log.pending > MAX_UNWRITTEN_LINES) {
+    if (this.#unreadOverBound()) {
+      this.services.count('unreadSessionsEnded');
       queueMicrotask(() => this.end(EndCode.CLOSED_BY_SERVER, 'too many notifications left unread'));
       return;
     }
     this.#pump();
+  }
+
+  #unreadOverBound(): boolean {
+    return this.#log.pendingChars > MAX_UNWRITTEN_CHARS || this.#log.pending > MAX_UNWRITTEN_LINES;
   }
 
   #pump(): void {
@@ -465,6 +482,8 @@ export class ClientSession {
     let bytes = 0;
     let count = 0;
     for (let line = this.#log.peek(); line !== undefined; line = this.#log.peek()) {
+      // The rest waits for the client to take what it was given (#onTick writes again).
+      if (stream.queuedBytes + chunk.length > STREAM_QUEUE_BYTES) break;
       if (bounded) {
         const size = byteLength(line);
         // One line always goes out, however small the budget, or the client would re-bind forever.
@@ -501,6 +520,8 @@ export class ClientSession {
       if (now - this.#unboundSince > wait) this.close();
       return;
     }
+    // Notifications held back while the client was slow to take its stream's queue.
+    this.#pump();
     if (stream.polling || !this.#options) return;
     const inactivity = this.#options.inactivityMillis;
     if (inactivity !== null && now - this.#lastHeardAt > inactivity + INACTIVITY_GRACE_MS) {

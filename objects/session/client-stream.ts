@@ -12,6 +12,8 @@ export interface ClientStream {
   readonly polling: boolean;
   /** Bytes it may still carry before it must LOOP (an HTTP content length); Infinity if unbounded. */
   readonly remaining: number;
+  /** Bytes written that the client has not taken yet: they wait in the runtime's buffers. */
+  readonly queuedBytes: number;
   /** Returns the bytes written. */
   write(text: string): number;
   /** Writes a last line (LOOP or END) and ends the stream; a WebSocket stays open for the next bind unless `closeSocket`. */
@@ -30,6 +32,7 @@ export class HttpClientStream implements ClientStream {
   readonly response: Response;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #written = 0;
+  #queued = 0;
   #state: 'open' | 'ended' = 'open';
   #lost: (() => void) | null = null;
 
@@ -50,11 +53,21 @@ export class HttpClientStream implements ClientStream {
     return this.polling ? Infinity : this.contentLength - this.#written;
   }
 
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
   write(text: string): number {
     if (this.#state !== 'open') return 0;
     const bytes = encoder.encode(text);
     this.#written += bytes.length;
-    this.#writer.write(bytes).catch(() => this.#gone());
+    // The response body reads from the transform only as fast as the client takes it: a write
+    // resolves once the runtime has taken its chunk.
+    this.#queued += bytes.length;
+    this.#writer.write(bytes).then(
+      () => void (this.#queued -= bytes.length),
+      () => this.#gone(),
+    );
     return bytes.length;
   }
 
@@ -85,6 +98,8 @@ export class HttpClientStream implements ClientStream {
 /** What a WebSocket stream needs of the socket it runs on (the session's client socket). */
 export interface ClientSocket {
   send(text: string): number;
+  /** Bytes sent that the client has not taken yet. */
+  readonly bufferedBytes: number;
   /** The stream is over; the socket may carry the next bind (polling). */
   released(stream: WsClientStream): void;
   close(): void;
@@ -101,6 +116,10 @@ export class WsClientStream implements ClientStream {
     readonly polling: boolean,
   ) {
     this.transport = polling ? 'WS-POLLING' : 'WS-STREAMING';
+  }
+
+  get queuedBytes(): number {
+    return this.socket.bufferedBytes;
   }
 
   write(text: string): number {

@@ -42,6 +42,10 @@ export class SessionSocket implements ClientSocket {
     }
   }
 
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   released(stream: WsClientStream): void {
     if (this.#stream === stream) this.#stream = null;
   }
