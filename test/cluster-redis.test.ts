@@ -102,6 +102,20 @@ describe('origins sharing one Redis', () => {
     expect(values(sa.distinct.updates).map((v) => v.line)).toEqual(Array.from({ length: 40 }, (_, i) => `l${i + 1}`));
   });
 
+  it('gives every DISTINCT event its position in the shared feed, the same on every shard and never a publisher\'s', async () => {
+    for (let i = 1; i <= 3; i++) await publishOk(i % 2 ? a : b, [{ item: 'pos', fields: { line: `l${i}`, 'edgepush.position': 'forged:1' } }]);
+    const read = (c: Client) => subscribe(c, { mode: 'DISTINCT', items: ['pos'], fields: ['line', 'edgepush.position'], dataAdapter: 'FEED' });
+    const [sa, sb] = [read(await client(a)), read(await client(b))];
+    for (const s of [sa, sb]) await s.until(() => s.endOfSnapshot.has('pos'));
+    await publishOk(b, [{ item: 'pos', fields: { line: 'l4' } }]);
+    for (const s of [sa, sb]) await s.until((u) => u.at(-1)?.values.line === 'l4');
+    const positions = values(sa.updates).map((v) => v['edgepush.position']);
+    expect(positions).toHaveLength(4);
+    expect(positions.map((p) => /^.+:(\d+)$/.exec(p ?? '')?.[1])).toEqual(['1', '2', '3', '4']);
+    expect(new Set(positions.map((p) => p!.replace(/:\d+$/, ''))).size).toBe(1);
+    expect(values(sb.updates)).toEqual(values(sa.updates));
+  });
+
   it('serves the right snapshot from a shard started after the updates', async () => {
     for (let i = 1; i <= 5; i++) {
       await publishOk(a, [

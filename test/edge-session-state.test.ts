@@ -17,7 +17,7 @@ import { waitUntil } from './support/wait.ts';
 
 const secrets = newSecrets();
 const PUBLISH_TOKEN = randomBytes(18).toString('base64url');
-const SHARD_IDS = ['r1', 'r2', 'r3'];
+const SHARD_IDS = ['r1', 'r2', 'r3', 'r4'];
 const origins: Record<string, OriginHandle> = {};
 let redis: RedisHandle;
 let edge: EdgeHandle;
@@ -200,6 +200,53 @@ describe('shared state after a failover (shards on one Redis feed)', () => {
       await distinctFeed.stop();
       fresh?.client.close();
       operator.close();
+      for (const c of clients) c.close();
+    }
+  });
+});
+
+describe('DISTINCT events across a failover, by their position in the shared feed', () => {
+  it('reach the client once each even when they are identical, where their content alone cannot tell them apart', async () => {
+    const item = `same-${run}`;
+    const open = async (transport: Transport) => {
+      const watched = createClient(edge.urlFor('session.localhost'), { transport });
+      const events = watchSubscription(watched.client, { mode: 'DISTINCT', items: [item], fields: ['v'], dataAdapter: 'FEED', snapshot: 'no' });
+      watched.client.connect();
+      await watched.status(new RegExp(`^CONNECTED:${transport}$`));
+      await events.subscribed();
+      return { transport, watched, events, shard: watched.shard, close: watched.close };
+    };
+    const first = await open('WS-STREAMING');
+    const victim = first.shard()!;
+    const clients = [first];
+    try {
+      await placingOn(edge, victim, SHARD_IDS, async () => {
+        clients.push(await openOnShard(victim, () => open('HTTP-STREAMING')));
+      });
+      const source = survivorOf(victim);
+      const same = (count: number) => publish(source.url, PUBLISH_TOKEN, Array.from({ length: count }, () => ({ item, fields: { v: 'tick' } })));
+      await same(5);
+      await waitUntil(() => clients.every((c) => c.events.updates.length === 5), 10_000, () => 'first events not received');
+      const movesBefore = await counterOf(edge, 'upstreamMoves');
+
+      // Twenty more, the same as the five the clients hold, while their shard hangs: only the move
+      // brings them, from the new upstream's history.
+      origins[victim].child.kill('SIGSTOP');
+      await same(20);
+      await origins[victim].kill();
+      await waitUntil(async () => (await counterOf(edge, 'upstreamMoves')) >= movesBefore + clients.length, 15_000, () => 'upstreams not moved');
+      await same(3);
+      await waitUntil(() => clients.every((c) => c.events.updates.length >= 28), 10_000, () => `events missing: ${clients.map((c) => `${c.transport} ${c.events.updates.length}`).join(', ')}`);
+      // A duplicate would show as more than 28, given the time to arrive.
+      await publish(source.url, PUBLISH_TOKEN, { item, fields: { v: 'last' } });
+      await waitUntil(() => clients.every((c) => c.events.updates.at(-1)?.values.v === 'last'), 10_000, () => 'last event missing');
+      for (const c of clients) {
+        expect(c.events.updates.map((u) => u.values.v), c.transport).toEqual([...Array(28).fill('tick'), 'last']);
+        expect(c.watched.sessions, c.transport).toHaveLength(1);
+        expect(c.watched.serverErrors, c.transport).toEqual([]);
+        expect(c.events.calls, c.transport).toEqual({ subscribed: 1, unsubscribed: 0 });
+      }
+    } finally {
       for (const c of clients) c.close();
     }
   });

@@ -99,7 +99,7 @@ describe('a subscription moved to a new upstream', () => {
         const source = new Source(mode);
         const feed = (line: string, upstreamId: number) => table.onUpstreamLine(parseServerLine(line.replace(/\r\n$/, '').replace(/^([A-Z]+),1,/, `$1,${upstreamId},`)));
         const sub = table.add({ clientId: 7, mode, params: new Map([['LS_mode', mode]]), snapshot: true })!;
-        table.issue(sub);
+        table.issue(sub, false);
         for (const line of subscribe(mode, 1)) feed(line, 1);
         for (const line of source.snapshot(1000)) feed(line, 1);
         let step = 0;
@@ -109,7 +109,7 @@ describe('a subscription moved to a new upstream', () => {
         const again = table.upstreamLost();
         expect(again.map((s) => s.clientId)).toEqual([7]);
         for (const choice of during) source.event(++step, choice);
-        const issued = table.issue(sub);
+        const issued = table.issue(sub, false);
         expect(issued).toMatch(/^LS_op=add&LS_subId=2&.*LS_snapshot=true/);
         for (const line of subscribe(mode, 2)) feed(line, 2);
         for (const line of source.snapshot(100)) feed(line, 2);
@@ -129,15 +129,64 @@ describe('a subscription moved to a new upstream', () => {
     const lines: string[] = [];
     const table = new SubscriptionTable({ emit: (line) => lines.push(line) });
     const sub = table.add({ clientId: 3, mode: 'MERGE', params: new Map(), snapshot: true })!;
-    table.issue(sub);
+    table.issue(sub, false);
     for (const line of [n.subok(1, 1, 3), n.update(1, 1, 'a|b|c')]) table.onUpstreamLine(parseServerLine(line.trim()));
     table.upstreamLost();
-    table.issue(sub);
+    table.issue(sub, false);
     for (const line of [n.subok(2, 1, 3), n.update(2, 1, 'a|B|c')]) table.onUpstreamLine(parseServerLine(line.trim()));
     expect(lines).toEqual([n.subok(3, 1, 3), n.update(3, 1, 'a|b|c'), n.update(3, 1, '|B|')]);
     table.upstreamLost();
-    table.issue(sub);
+    table.issue(sub, false);
     for (const line of [n.subok(3, 1, 3), n.update(3, 1, 'a|B|c')]) table.onUpstreamLine(parseServerLine(line.trim()));
     expect(lines).toHaveLength(3);
+  });
+
+  it('DISTINCT with feed positions: every event once, identical ones included, and OV for those older than the new history', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(1), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.nat(1), { maxLength: 20 }),
+        fc.array(fc.nat(1), { maxLength: 5 }),
+        fc.integer({ min: 1, max: 15 }),
+        (before, during, after, historyLength) => {
+          const client = new ClientModel('DISTINCT');
+          const lost: number[] = [];
+          const table = new SubscriptionTable({
+            emit: (line) => {
+              if (line.startsWith('OV,')) lost.push(Number(line.trim().split(',')[3]));
+              else client.read(line);
+            },
+          });
+          const sub = table.add({ clientId: 7, mode: 'DISTINCT', params: new Map([['LS_mode', 'DISTINCT'], ['LS_schema', 'v w']]), snapshot: false })!;
+          expect(table.issue(sub, true)).toContain(`LS_schema=${encodeURIComponent('v w edgepush.position')}`);
+          const feed = (line: string) => table.onUpstreamLine(parseServerLine(line.replace(/\r\n$/, '')));
+          // Events mostly alike: their content cannot say which of them the client has.
+          const history: { values: Values; line: (upstreamId: number) => string }[] = [];
+          const event = (choice: number) => {
+            const values: Values = [choice ? 'same' : 'other', 'x'];
+            const position = `E:${history.length + 1}`;
+            const entry = { values, line: (upstreamId: number) => n.update(upstreamId, 1, encodeUpdateValues([...values, position])) };
+            history.push(entry);
+            return entry;
+          };
+          feed(n.subok(1, 1, 3));
+          for (const choice of before) feed(event(choice).line(1));
+          table.upstreamLost();
+          for (const choice of during) event(choice);
+          table.issue(sub, true);
+          feed(n.subok(2, 1, 3));
+          for (const entry of history.slice(-historyLength)) feed(entry.line(2));
+          feed(n.eos(2, 1));
+          for (const choice of after) feed(event(choice).line(2));
+
+          expect(client.tags.filter((t) => t === 'SUBOK')).toHaveLength(1);
+          const missed = Math.max(0, during.length - historyLength);
+          expect(lost).toEqual(missed > 0 ? [missed] : []);
+          const expected = [...history.slice(0, before.length), ...history.slice(before.length + missed)].map((e) => e.values);
+          expect(client.events).toEqual(expected);
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 });

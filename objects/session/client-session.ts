@@ -395,7 +395,7 @@ export class ClientSession {
         this.#subs.refused(sub);
         return settle({ code: ReqErr.INTERNAL, message: 'no server instance can take the session now' });
       }
-      const answer = await this.#request(upstream, 'control', this.#subs.issue(sub));
+      const answer = await this.#request(upstream, 'control', this.#subs.issue(sub, upstream.servername.startsWith('edgepush ')));
       if (answer === null) return;
       if (answer.tag === 'REQERR') {
         const held = sub.phase === 'confirmed';

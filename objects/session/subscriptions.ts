@@ -1,6 +1,7 @@
 import * as n from '../../protocol/notifications.ts';
 import { decodeUpdateValues, encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
 import type { ServerLine } from '../../protocol/server-line.ts';
+import { FEED_POSITION_FIELD, parseFeedPosition, type FeedPosition } from '../../protocol/feed-position.ts';
 
 /**
  * A session-layer session's subscriptions: the client's own (its ids, its view of every item) on
@@ -13,13 +14,16 @@ import type { ServerLine } from '../../protocol/server-line.ts';
  * new upstream's snapshot says is reconciled with what the client holds instead of replayed —
  * MERGE: only fields that differ, as an ordinary update; COMMAND: the ADD/UPDATE/DELETE that turn the
  * client's rows into the snapshot's; DISTINCT: the events of the new history after the last one the
- * client got (all of them when it is no longer there: the gap was longer than the history); RAW: no
- * snapshot, so what was published during the move is lost. SUBOK, CONF and EOS the client already
- * has are not sent again.
+ * client got — told by each event's position in the shared feed where the origin gives it (edgepush
+ * origins on Redis), else by content (identical events then look alike) — and OV for those older than
+ * the whole new history; RAW: no snapshot, so what was published during the move is lost. SUBOK, CONF
+ * and EOS the client already has are not sent again.
  */
 
 export type Mode = 'MERGE' | 'DISTINCT' | 'COMMAND' | 'RAW';
 type Values = (string | null)[];
+/** An upstream update: the client's fields, and where the feed gives it, the event's position. */
+type UpstreamEvent = { readonly values: Values; readonly position: FeedPosition | null };
 
 /** DISTINCT events kept per item to find where the client is in a new upstream's history. */
 const DISTINCT_TAIL = 200;
@@ -39,7 +43,7 @@ type ItemPhase =
   /** A new upstream's MERGE snapshot is the next update: reconciled with the client's values. */
   | { readonly kind: 'merge-snapshot' }
   /** A new upstream's DISTINCT or COMMAND snapshot, collected until its EOS. */
-  | { readonly kind: 'collecting'; readonly events: Values[] };
+  | { readonly kind: 'collecting'; readonly events: UpstreamEvent[] };
 
 class ItemView {
   /**
@@ -55,6 +59,8 @@ class ItemView {
   readonly rows = new Map<string, Values>();
   /** DISTINCT: the client's last events, oldest first. */
   tail: string[] = [];
+  /** DISTINCT: the position in the shared feed of the last event the client got, when known. */
+  lastPosition: FeedPosition | null = null;
   phase: ItemPhase = { kind: 'live' };
   /** The client got this item's EOS (DISTINCT, COMMAND). */
   endOfSnapshotSent = false;
@@ -72,6 +78,9 @@ export class ClientSubscription {
   phase: SubscriptionPhase = 'requested';
   /** Its id on the current upstream session; null until issued there. */
   upstreamId: number | null = null;
+  /** On the current upstream it has one more field after the client's: each event's feed position. */
+  positioned = false;
+  /** The client's fields. */
   fields = 0;
   keyPos = 0;
   cmdPos = 0;
@@ -132,13 +141,16 @@ export class SubscriptionTable {
   /**
    * The add request (without LS_reqId) that issues `sub` on the current upstream under a fresh id.
    * A subscription the client already holds asks for the snapshot whatever the client asked, to
-   * reconcile with (RAW has none).
+   * reconcile with (RAW has none). `feedPositions`: the upstream is an origin that gives events'
+   * positions in its feed (edgepush): DISTINCT asks for them.
    */
-  issue(sub: ClientSubscription): string {
+  issue(sub: ClientSubscription, feedPositions: boolean): string {
     if (sub.upstreamId !== null) this.#byUpstream.delete(sub.upstreamId);
     sub.upstreamId = this.#nextUpstreamId++;
     this.#byUpstream.set(sub.upstreamId, sub);
     const params = new Map(sub.request.params);
+    sub.positioned = feedPositions && sub.request.mode === 'DISTINCT' && params.has('LS_schema');
+    if (sub.positioned) params.set('LS_schema', `${params.get('LS_schema')} ${FEED_POSITION_FIELD}`);
     if (sub.phase === 'confirmed' && sub.request.mode !== 'RAW') params.set('LS_snapshot', 'true');
     return [`LS_op=add`, `LS_subId=${sub.upstreamId}`, ...[...params].map(([k, v]) => `${k}=${encodeURIComponent(v)}`)].join('&');
   }
@@ -277,7 +289,7 @@ export class SubscriptionTable {
 
   #confirmed(sub: ClientSubscription, line: Extract<ServerLine, { tag: 'SUBOK' | 'SUBCMD' }>): void {
     if (sub.items.length > 0) return; // a resubscription: the client has had its SUBOK
-    sub.fields = line.fields;
+    sub.fields = line.fields - (sub.positioned ? 1 : 0);
     if (line.tag === 'SUBCMD') {
       sub.keyPos = line.keyPos;
       sub.cmdPos = line.cmdPos;
@@ -285,7 +297,7 @@ export class SubscriptionTable {
     sub.items = Array.from({ length: line.items }, () => new ItemView());
     if (sub.phase !== 'requested') return;
     sub.phase = 'confirmed';
-    this.events.emit(line.tag === 'SUBCMD' ? n.subcmd(sub.clientId, line.items, line.fields, line.keyPos, line.cmdPos) : n.subok(sub.clientId, line.items, line.fields));
+    this.events.emit(line.tag === 'SUBCMD' ? n.subcmd(sub.clientId, line.items, sub.fields, line.keyPos, line.cmdPos) : n.subok(sub.clientId, line.items, sub.fields));
     this.events.changed?.();
   }
 
@@ -293,18 +305,20 @@ export class SubscriptionTable {
     const item = sub.items[index - 1];
     if (!item) return;
     const decoded = decodeUpdateValues(encoded);
-    const values: Values = Array.from({ length: sub.fields }, (_, i) => {
+    const upstream: Values = Array.from({ length: sub.fields + (sub.positioned ? 1 : 0) }, (_, i) => {
       const v = decoded[i];
       if (v === undefined) return item.upstream?.[i] ?? null;
       // Delta deliveries (JSON Patch, TLCP-diff) are asked for by clients that announce them; the
       // session layer never does, so an origin sends none.
       return typeof v === 'object' && v !== null ? (item.upstream?.[i] ?? null) : v;
     });
-    item.upstream = values;
+    item.upstream = upstream;
+    const values = sub.positioned ? upstream.slice(0, sub.fields) : upstream;
+    const position = sub.positioned ? parseFeedPosition(upstream[sub.fields]) : null;
     if (sub.phase === 'deleting') return;
     switch (item.phase.kind) {
       case 'live':
-        return this.#deliver(sub, index, item, values);
+        return this.#deliver(sub, index, item, values, position);
       case 'merge-snapshot':
         item.phase = { kind: 'live' };
         if (item.unknownToClient) {
@@ -317,7 +331,7 @@ export class SubscriptionTable {
         if (item.client !== null && values.every((v, i) => v === item.client![i])) return;
         return this.#deliver(sub, index, item, values);
       case 'collecting':
-        item.phase.events.push(values);
+        item.phase.events.push({ values, position });
         return;
     }
   }
@@ -328,7 +342,7 @@ export class SubscriptionTable {
     if (item.phase.kind === 'collecting') {
       const { events } = item.phase;
       item.phase = { kind: 'live' };
-      if (sub.request.mode === 'COMMAND') this.#reconcileRows(sub, index, item, events);
+      if (sub.request.mode === 'COMMAND') this.#reconcileRows(sub, index, item, events.map((e) => e.values));
       else this.#reconcileHistory(sub, index, item, events);
     }
     // A resubscription asks for the snapshot even where the client did not: its EOS is not the client's.
@@ -380,22 +394,27 @@ export class SubscriptionTable {
    * The events of the new history after the last one the client got. A restored session's client
    * gets none of it: where it stands is not known, and a repeated event is worse than a missed one.
    */
-  #reconcileHistory(sub: ClientSubscription, index: number, item: ItemView, history: Values[]): void {
-    const keys = history.map(eventKey);
+  #reconcileHistory(sub: ClientSubscription, index: number, item: ItemView, history: UpstreamEvent[]): void {
     let from = 0;
     if (item.unknownToClient) {
       item.unknownToClient = false;
-      from = keys.length;
+      from = history.length;
     } else if (item.tail.length === 0) {
       // The client has none of this item's events: a snapshot it asked for is due now, else nothing.
-      if (!sub.request.snapshot) from = keys.length;
+      if (!sub.request.snapshot) from = history.length;
     } else {
-      from = afterOverlap(keys, item.tail);
+      const byPosition = item.lastPosition && placeByPosition(history, item.lastPosition);
+      if (byPosition) {
+        from = byPosition.from;
+        if (byPosition.lost > 0) this.events.emit(n.ov(sub.clientId, index, byPosition.lost));
+      } else {
+        from = afterOverlap(history.map((e) => eventKey(e.values)), item.tail);
+      }
     }
-    for (const values of history.slice(from)) this.#deliver(sub, index, item, values);
+    for (const { values, position } of history.slice(from)) this.#deliver(sub, index, item, values, position);
   }
 
-  #deliver(sub: ClientSubscription, index: number, item: ItemView, values: Values): void {
+  #deliver(sub: ClientSubscription, index: number, item: ItemView, values: Values, position: FeedPosition | null = null): void {
     const previous = item.client;
     const encoded: UpdateValue[] = previous === null ? values : values.map((v, i) => (v === previous[i] ? undefined : v));
     item.client = values;
@@ -404,6 +423,7 @@ export class SubscriptionTable {
       if (values[sub.cmdPos - 1] === 'DELETE') item.rows.delete(k);
       else item.rows.set(k, values);
     } else if (sub.request.mode === 'DISTINCT') {
+      item.lastPosition = position;
       item.tail.push(eventKey(values));
       if (item.tail.length > DISTINCT_TAIL) item.tail.splice(0, item.tail.length - DISTINCT_TAIL);
     }
@@ -423,6 +443,18 @@ function withCommand(values: Values, command: number, verb: 'ADD' | 'UPDATE' | '
 }
 
 const eventKey = (values: Values): string => JSON.stringify(values);
+
+/**
+ * Where the client stands in `history` by the events' positions in the shared feed: the index of the
+ * first event after `last`, and how many events between them the history no longer holds. null when
+ * positions cannot tell (an event without one, or the item restarted in the feed since).
+ */
+function placeByPosition(history: readonly UpstreamEvent[], last: FeedPosition): { from: number; lost: number } | null {
+  if (!history.every((e) => e.position !== null && e.position.epoch === last.epoch)) return null;
+  const from = history.findIndex((e) => e.position!.seq > last.seq);
+  if (from === -1) return { from: history.length, lost: 0 };
+  return { from, lost: Math.max(0, history[from].position!.seq - last.seq - 1) };
+}
 
 /**
  * Where the client stands in `history`: the index after the latest event that ends a run matching

@@ -22,6 +22,11 @@ export interface ItemEvent {
    * gone. DISTINCT and COMMAND subscribers are told with `CS`, MERGE ones get every field null.
    */
   readonly clear: boolean;
+  /**
+   * Its position in a feed shared by several origins (protocol/feed-position.ts), the same on every
+   * shard; absent where there is none (the embedded bus, or an event synthesised to repair a gap).
+   */
+  readonly position?: string;
 }
 
 /**

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
+import { formatFeedPosition } from '../../protocol/feed-position.ts';
 import {
   COMMAND_FIELD,
   ItemState,
@@ -561,7 +562,7 @@ export class RedisBus implements Bus {
     watched.offset = state.seq - remote.seq;
   }
 
-  #deliver(watched: Watched, wire: Pick<WireEvent, 'fields' | 'clear'>): void {
+  #deliver(watched: Watched, wire: Pick<WireEvent, 'fields' | 'clear'> & Partial<Pick<WireEvent, 'seq' | 'epoch'>>): void {
     const state = watched.state!;
     const seq = state.seq + 1;
     const event = frozenEventOf(watched.item, seq, wire);
@@ -592,9 +593,14 @@ function abandonable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** The bus event a wire event stands for, numbered `seq`. */
-function frozenEventOf(item: string, seq: number, wire: Pick<WireEvent, 'fields' | 'clear'>): ItemEvent {
-  return wire.clear ? freezeClearEvent(item, seq) : freezeEvent(item, seq, wire.fields);
+/**
+ * The bus event a wire event stands for, numbered `seq` locally; one that came through Redis keeps
+ * its position there (a synthesised one has none).
+ */
+function frozenEventOf(item: string, seq: number, wire: Pick<WireEvent, 'fields' | 'clear'> & Partial<Pick<WireEvent, 'seq' | 'epoch'>>): ItemEvent {
+  if (wire.clear) return freezeClearEvent(item, seq);
+  const position = wire.seq !== undefined && wire.epoch !== undefined ? formatFeedPosition({ epoch: wire.epoch, seq: wire.seq }) : undefined;
+  return freezeEvent(item, seq, wire.fields, position);
 }
 
 function toSnapshot(item: string, remote: RemoteState): ItemSnapshot {

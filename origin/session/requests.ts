@@ -14,12 +14,14 @@ import type { Telemetry } from '../telemetry.ts';
 import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
 import type { Session, SessionServices } from './session.ts';
 import { MAX_POLLING_MS, readStreamOptions, type StreamOptions } from '../../protocol/stream-options.ts';
+import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
 
 /*
  * Every number a client sends is brought into a range before use (stream options: protocol/
  * stream-options.ts): times end up in timers, which fire at once beyond 2^31 ms.
  */
 /** A message waits for its predecessors at most this long (LS_max_wait), then they count as skipped. */
+const POSITIONED_SCHEMA_SUFFIX = ` ${FEED_POSITION_FIELD}`;
 const MAX_MESSAGE_WAIT_MS = 300_000;
 /** Subscription ids key per-event caches next to item positions (item-hub.ts): they stay below 2^31. */
 const MAX_SUBSCRIPTION_ID = 2 ** 31 - 1;
@@ -224,7 +226,11 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   const mode = r.required('LS_mode') as SubscriptionMode;
   if (!MODES.includes(mode)) return { code: ReqErr.MALFORMED, message: `unknown LS_mode ${mode}` };
   const group = r.required('LS_group');
-  const schemaName = r.required('LS_schema');
+  // A session layer in front asks for each event's position in the shared feed as one more field:
+  // the adapter resolves the schema the client named, and the position is this origin's to give.
+  const requestedSchema = r.required('LS_schema');
+  const positioned = requestedSchema.endsWith(POSITIONED_SCHEMA_SUFFIX);
+  const schemaName = positioned ? requestedSchema.slice(0, -POSITIONED_SCHEMA_SUFFIX.length) : requestedSchema;
   if (r.string('LS_selector')) return { code: ReqErr.BAD_SELECTOR, message: 'selectors are not supported' };
   const dataAdapterName = r.string('LS_data_adapter') ?? adapterSet.defaultDataAdapter;
   const dataAdapter = adapterSet.dataAdapters.get(dataAdapterName);
@@ -234,9 +240,10 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   // Before the schema is resolved against the items: that work grows with both.
   const maxItems = session.maxItemsPerSubscription;
   if (items.length > maxItems) return { code: ReqErr.LIMIT, message: `too many items in one subscription (at most ${maxItems})` };
-  const fields = adapterSet.metadata.fieldsOf(schemaName, dataAdapterName, items);
-  if (fields.length === 0) return { code: ReqErr.BAD_SCHEMA, message: 'empty schema' };
-  if (fields.length > MAX_SCHEMA_FIELDS) return { code: ReqErr.LIMIT, message: `too many fields in one subscription (at most ${MAX_SCHEMA_FIELDS})` };
+  const resolved = adapterSet.metadata.fieldsOf(schemaName, dataAdapterName, items);
+  if (resolved.length === 0) return { code: ReqErr.BAD_SCHEMA, message: 'empty schema' };
+  if (resolved.length > MAX_SCHEMA_FIELDS) return { code: ReqErr.LIMIT, message: `too many fields in one subscription (at most ${MAX_SCHEMA_FIELDS})` };
+  const fields = positioned ? [...resolved, FEED_POSITION_FIELD] : resolved;
   for (const item of items) {
     if (!dataAdapter.allowsMode(item, mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${item}` };
   }

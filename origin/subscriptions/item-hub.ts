@@ -9,6 +9,7 @@ import { ItemState, fieldValues, rowCommandOf } from '../bus/item-state.ts';
 import type { Telemetry } from '../telemetry.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
+import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
 
 /** A subscribed item of one subscription; the hub calls it for every event, in seq order. */
 export interface ItemConsumer {
@@ -167,8 +168,7 @@ export class EventView {
     this.#delta ??= new Map();
     let s = this.#delta.get(schema.key);
     if (s === undefined) {
-      const fields = this.event.fields;
-      s = encodeUpdateValues(schema.fields.map((f): UpdateValue => (f in fields ? fields[f] : undefined)));
+      s = deltaValues(schema, this.event);
       this.#delta.set(schema.key, s);
     }
     return s;
@@ -179,7 +179,7 @@ export class EventView {
     this.#full ??= new Map();
     let s = this.#full.get(schema.key);
     if (s === undefined) {
-      s = fullValues(schema, this.state.merged);
+      s = fullValues(schema, this.state.merged, this.event.position);
       this.#full.set(schema.key, s);
     }
     return s;
@@ -201,8 +201,18 @@ export class EventView {
   }
 }
 
-export function fullValues(schema: Schema, values: Readonly<Record<string, string | null>> | null): string {
-  return encodeUpdateValues(schema.fields.map((f) => values?.[f] ?? null));
+/**
+ * Every field's value; FEED_POSITION_FIELD, which an upstream session layer may ask for, is the
+ * event's position in the shared feed (never a publisher's field of that name).
+ */
+export function fullValues(schema: Schema, values: Readonly<Record<string, string | null>> | null, position?: string): string {
+  return encodeUpdateValues(schema.fields.map((f) => (f === FEED_POSITION_FIELD ? (position ?? null) : (values?.[f] ?? null))));
+}
+
+/** The fields an event changes, the others unchanged; its position always (see fullValues). */
+export function deltaValues(schema: Schema, event: ItemEvent): string {
+  const fields = event.fields;
+  return encodeUpdateValues(schema.fields.map((f): UpdateValue => (f === FEED_POSITION_FIELD ? (event.position ?? null) : f in fields ? fields[f] : undefined)));
 }
 
 function commandValues(schema: Schema, event: ItemEvent, state: ItemState, rowExisted: boolean): string | null {

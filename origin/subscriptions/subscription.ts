@@ -23,7 +23,7 @@ import type { SubscriptionMode } from '../adapters/adapter.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues } from '../../protocol/update-line.ts';
 import type { FieldValues, ItemEvent } from '../bus/bus.ts';
-import { fullValues, type EventView, type ItemConsumer, type ItemHub, type Schema } from './item-hub.ts';
+import { deltaValues, fullValues, type EventView, type ItemConsumer, type ItemHub, type Schema } from './item-hub.ts';
 
 /** What a subscription needs from its session. */
 export interface SubscriptionOutput {
@@ -339,14 +339,10 @@ export class Subscription {
   }
 
   *#distinctSnapshot(item: SubscribedItem, history: readonly ItemEvent[], from: number): Generator<string> {
-    const { fields } = this.spec.schema;
+    const { schema } = this.spec;
     for (let i = from; i < history.length; i++) {
       const event = history[i];
-      const values =
-        i > from
-          ? encodeUpdateValues(fields.map((f) => (f in event.fields ? event.fields[f] : undefined)))
-          : fullValues(this.spec.schema, event.fields);
-      yield n.update(this.id, item.index, values);
+      yield n.update(this.id, item.index, i > from ? deltaValues(schema, event) : fullValues(schema, event.fields, event.position));
     }
   }
 
