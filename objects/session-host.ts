@@ -106,6 +106,8 @@ export class SessionHost extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // Each start of a host object (its first session, or after a restart): billed from here on.
+    count('sessionHostStarts');
     void ctx.blockConcurrencyWhile(async () => {
       this.#host = (await ctx.storage.get<HostRecord>('host')) ?? null;
       for (const [key, stored] of await ctx.storage.list<StoredSession>({ prefix: 'session:' })) this.#stored.set(key.slice('session:'.length), stored);
@@ -303,7 +305,7 @@ export class SessionHost extends DurableObject<Env> {
       controlLink: facts.controlBase === null ? null : `${facts.controlBase}/${sessionId}`,
       place: (avoid) => placeUpstream(env, domain, avoid, waitUntil),
       upstreamLifetimeMs: () => (domain && domain.maxSessionMinutes > 0 ? domain.maxSessionMinutes * 60_000 * (1 + domain.maxSessionJitter * (2 * Math.random() - 1)) : null),
-      count: (counter) => count(counter),
+      count: (counter, by) => count(counter, by),
       subscriptionsChanged: (records) => {
         if (this.#stored.has(key)) void this.ctx.storage.put(subscriptionsKey(key), records);
       },

@@ -103,7 +103,18 @@ describe('the web client through the session layer', () => {
     await ws.click('#order button.buy');
     await expect.poll(qty, { timeout: 10_000 }).toBe(held + 3);
     await screenshot(ws, 'demo-session-failover');
+
+    // The operator's status page shows the sessions kept and the items brought up to date.
+    const status = await browser.newPage();
+    await status.goto(`${edge.url}/_edge/status`);
+    await status.fill('#secret', secrets.admin);
+    await status.click('#login-form button');
+    const kpi = async (key: string) => Number((await status.textContent(`.kpi[data-kpi="${key}"] .value`))!.replace(/\D/g, ''));
+    await expect.poll(() => kpi('kept'), { timeout: 10_000 }).toBeGreaterThanOrEqual(pages.length);
+    await expect.poll(async () => (await kpi('reconciled')) === (await counterOf(edge, 'itemsReconciled')), { timeout: 10_000 }).toBe(true);
+    expect(await kpi('reconciled')).toBeGreaterThan(0);
+    expect(await status.textContent('.kpi[data-kpi="kept"] .hint')).toMatch(/session-layer sessions on \d+ host starts/);
     expect(browser.problems).toEqual([]);
-    await Promise.all(pages.map(({ page }) => page.close()));
+    await Promise.all([...pages.map(({ page }) => page.close()), status.close()]);
   });
 });

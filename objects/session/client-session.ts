@@ -60,7 +60,7 @@ export interface SessionServices {
   /** How long an upstream may live before it moves to another shard; null: never. */
   upstreamLifetimeMs(): number | null;
   /** Counted for the status page. */
-  count(counter: string): void;
+  count(counter: string, by?: number): void;
   /** The subscriptions the client holds changed: what a restored session issues again. */
   subscriptionsChanged(records: SubscriptionRecord[]): void;
   /** The session ended: the object may forget it. */
@@ -95,6 +95,11 @@ export class ClientSession {
   readonly #subs = new SubscriptionTable({
     emit: (line) => this.#emit(line),
     changed: () => this.services.subscriptionsChanged(this.#subs.records()),
+    reconciled: (updates, lost) => {
+      this.services.count('itemsReconciled');
+      if (updates > 0) this.services.count('reconciliationUpdates', updates);
+      if (lost > 0) this.services.count('distinctEventsLost', lost);
+    },
   });
   readonly #messages = new MessageTable((line) => this.#emit(line));
   /** Upstream request ids awaiting REQOK or REQERR. */

@@ -109,6 +109,11 @@ export interface SubscriptionEvents {
   changed?(): void;
   /** An upstream line named a subscription nobody knows (a bug, or a late line of a deleted one). */
   stray?(line: ServerLine): void;
+  /**
+   * An item the client holds was brought up to date with a new upstream: `updates` sent for it (0:
+   * nothing had changed), `lost` DISTINCT events older than the new history (reported with OV).
+   */
+  reconciled?(updates: number, lost: number): void;
 }
 
 export class SubscriptionTable {
@@ -319,17 +324,16 @@ export class SubscriptionTable {
     switch (item.phase.kind) {
       case 'live':
         return this.#deliver(sub, index, item, values, position);
-      case 'merge-snapshot':
+      case 'merge-snapshot': {
         item.phase = { kind: 'live' };
-        if (item.unknownToClient) {
-          item.unknownToClient = false;
-          return this.#deliver(sub, index, item, values);
-        }
         // Nothing to reconcile with when the client holds no values and asked for no snapshot: it
         // waits for real updates, as it would have.
-        if (item.client === null && !sub.request.snapshot) return;
-        if (item.client !== null && values.every((v, i) => v === item.client![i])) return;
-        return this.#deliver(sub, index, item, values);
+        const same = !item.unknownToClient && (item.client === null ? !sub.request.snapshot : values.every((v, i) => v === item.client![i]));
+        item.unknownToClient = false;
+        this.events.reconciled?.(same ? 0 : 1, 0);
+        if (!same) this.#deliver(sub, index, item, values);
+        return;
+      }
       case 'collecting':
         item.phase.events.push({ values, position });
         return;
@@ -377,17 +381,18 @@ export class SubscriptionTable {
     const key = sub.keyPos - 1;
     const command = sub.cmdPos - 1;
     const fresh = new Map(snapshot.map((v) => [v[key] ?? '', v]));
+    const changes: Values[] = [];
     for (const [k, row] of fresh) {
       const held = item.rows.get(k);
       if (!held) {
-        if (sub.request.snapshot) this.#deliver(sub, index, item, withCommand(row, command, 'ADD'));
-      } else if (row.some((v, i) => i !== command && v !== held[i])) this.#deliver(sub, index, item, withCommand(row, command, 'UPDATE'));
+        if (sub.request.snapshot) changes.push(withCommand(row, command, 'ADD'));
+      } else if (row.some((v, i) => i !== command && v !== held[i])) changes.push(withCommand(row, command, 'UPDATE'));
     }
-    for (const [k, held] of [...item.rows]) {
-      if (fresh.has(k)) continue;
-      const gone: Values = held.map((_, i) => (i === key ? k : null));
-      this.#deliver(sub, index, item, withCommand(gone, command, 'DELETE'));
+    for (const [k, held] of item.rows) {
+      if (!fresh.has(k)) changes.push(withCommand(held.map((_, i) => (i === key ? k : null)), command, 'DELETE'));
     }
+    for (const values of changes) this.#deliver(sub, index, item, values);
+    this.events.reconciled?.(changes.length, 0);
   }
 
   /**
@@ -396,6 +401,7 @@ export class SubscriptionTable {
    */
   #reconcileHistory(sub: ClientSubscription, index: number, item: ItemView, history: UpstreamEvent[]): void {
     let from = 0;
+    let lost = 0;
     if (item.unknownToClient) {
       item.unknownToClient = false;
       from = history.length;
@@ -405,13 +411,14 @@ export class SubscriptionTable {
     } else {
       const byPosition = item.lastPosition && placeByPosition(history, item.lastPosition);
       if (byPosition) {
-        from = byPosition.from;
-        if (byPosition.lost > 0) this.events.emit(n.ov(sub.clientId, index, byPosition.lost));
+        ({ from, lost } = byPosition);
+        if (lost > 0) this.events.emit(n.ov(sub.clientId, index, lost));
       } else {
         from = afterOverlap(history.map((e) => eventKey(e.values)), item.tail);
       }
     }
     for (const { values, position } of history.slice(from)) this.#deliver(sub, index, item, values, position);
+    this.events.reconciled?.(history.length - from, lost);
   }
 
   #deliver(sub: ClientSubscription, index: number, item: ItemView, values: Values, position: FeedPosition | null = null): void {

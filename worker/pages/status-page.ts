@@ -123,6 +123,7 @@ const PAGE = /* html */ `<!doctype html>
     <div class="kpi" data-kpi="failovers"><div class="label">Failovers</div><div class="value">–</div><div class="hint"></div></div>
     <div class="kpi" data-kpi="moved"><div class="label">Sessions moved</div><div class="value">–</div><div class="hint"></div></div>
     <div class="kpi" data-kpi="kept"><div class="label">Sessions kept</div><div class="value">–</div><div class="hint"></div></div>
+    <div class="kpi" data-kpi="reconciled"><div class="label">Items reconciled</div><div class="value">–</div><div class="hint"></div></div>
   </section>
 
   <section class="card">
@@ -261,7 +262,8 @@ const PAGE = /* html */ `<!doctype html>
     kpi('failovers', fmt.format(failovers), 'requests of sessions whose shard is gone', failovers > 0);
     kpi('moved', fmt.format(counters.moved || 0), 'by drain and shed (END 48)');
     // The session layer (mode session) moves a session's upstream instead: its client keeps its session.
-    kpi('kept', fmt.format(counters.upstreamMoves || 0), fmt.format(counters.sessionLayerSessions || 0) + ' session-layer sessions, ' + fmt.format(counters.sessionLayerRestores || 0) + ' restored after a restart');
+    kpi('kept', fmt.format(counters.upstreamMoves || 0), fmt.format(counters.sessionLayerSessions || 0) + ' session-layer sessions on ' + fmt.format(counters.sessionHostStarts || 0) + ' host starts, ' + fmt.format(counters.sessionLayerRestores || 0) + ' restored after a restart');
+    kpi('reconciled', fmt.format(counters.itemsReconciled || 0), fmt.format(counters.reconciliationUpdates || 0) + ' updates sent to bring them up to date, ' + fmt.format(counters.distinctEventsLost || 0) + ' DISTINCT events lost', (counters.distinctEventsLost || 0) > 0);
     $('#probe').textContent = 'probed every ' + (d.probeIntervalMs / 1000) + ' s · moving up to ' + d.moveRate + ' sessions per shard per probe';
 
     const maxSessions = Math.max(1, ...shards.map((s) => s.sessions || 0));
