@@ -2,9 +2,7 @@ import type { ShardAddress } from './shard-transport.ts';
 
 /** What isolates and the registry exchange: plain data, free of runtime imports so Node tests can use it. */
 
-export interface RosterEntry extends ShardAddress {
-  readonly weight: number;
-}
+export type RosterEntry = ShardAddress & { readonly weight: number };
 
 export interface ShardView {
   readonly id: string;

@@ -14,7 +14,7 @@ import { seal, unseal } from './session/sealed.ts';
 import { HttpClientStream } from './session/client-stream.ts';
 import { answerLine, SessionSocket, type Opened } from './session/session-socket.ts';
 import { directoryOf, type HostName } from './session-directory.ts';
-import type { ShardAddress } from './shard-transport.ts';
+import { shardTransport, type ShardAddress } from './shard-transport.ts';
 
 /**
  * Mode `session`: the clients' TLCP sessions themselves, terminated at the edge, up to the domain's
@@ -302,6 +302,7 @@ export class SessionHost extends DurableObject<Env> {
       sessionId,
       clientIp: facts.clientIp,
       edgeSecret: env.EDGE_SECRET,
+      transport: shardTransport(env),
       controlLink: facts.controlBase === null ? null : `${facts.controlBase}/${sessionId}`,
       place: (avoid) => placeUpstream(env, domain, avoid, waitUntil),
       upstreamLifetimeMs: () => (domain && domain.maxSessionMinutes > 0 ? domain.maxSessionMinutes * 60_000 * (1 + domain.maxSessionJitter * (2 * Math.random() - 1)) : null),

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import { urlTransport } from './shard-transport.ts';
+import { describeShard, shardTransport, type ShardBindings, type ShardTransport } from './shard-transport.ts';
 import type { RosterEntry, ShardView, Snapshot } from './registry-types.ts';
 
 export type { RosterEntry, ShardFailure, ShardView, Snapshot } from './registry-types.ts';
@@ -77,7 +77,8 @@ const TIMEOUT_WINDOW_MS = 30_000;
 const BASE_EJECTION_MS = 10_000;
 const MAX_EJECTION_MS = 300_000;
 
-export class ShardRegistry extends DurableObject<unknown> {
+export class ShardRegistry extends DurableObject<ShardBindings> {
+  private readonly transport: ShardTransport;
   private roster: RosterEntry[] = [];
   private settings: RegistrySettings = { probeIntervalMs: 2_000, moveRate: 10, originAdminToken: undefined };
   private readonly health = new Map<string, Health>();
@@ -85,8 +86,9 @@ export class ShardRegistry extends DurableObject<unknown> {
   private counters: Record<string, number> = {};
   private readonly probing = new Map<string, Promise<void>>();
 
-  constructor(ctx: DurableObjectState, env: unknown) {
+  constructor(ctx: DurableObjectState, env: ShardBindings) {
     super(ctx, env);
+    this.transport = shardTransport(env);
     void ctx.blockConcurrencyWhile(async () => {
       this.roster = (await ctx.storage.get<RosterEntry[]>('roster')) ?? [];
       this.settings = (await ctx.storage.get<RegistrySettings>('settings')) ?? this.settings;
@@ -127,7 +129,7 @@ export class ShardRegistry extends DurableObject<unknown> {
         const i = this.intentOf(s.id);
         return {
           ...this.view(s),
-          url: s.url,
+          url: describeShard(s),
           configuredWeight: s.weight,
           weightOverride: i.weightOverride,
           drained: i.drained,
@@ -248,8 +250,8 @@ export class ShardRegistry extends DurableObject<unknown> {
 
   /** A healthy shard that fails a probe is probed again at once, and only declared down if that fails too. */
   private async probeTwiceOnFailure(shard: RosterEntry): Promise<void> {
-    let outcome = await probe(shard);
-    if (!outcome.ok && this.healthOf(shard.id).healthy) outcome = await probe(shard);
+    let outcome = await probe(this.transport, shard);
+    if (!outcome.ok && this.healthOf(shard.id).healthy) outcome = await probe(this.transport, shard);
     this.record(shard.id, outcome, Date.now());
   }
 
@@ -304,7 +306,7 @@ export class ShardRegistry extends DurableObject<unknown> {
         const wanted = intent.draining && !intent.drained ? moveRate : Math.min(moveRate, intent.shedPending);
         if (wanted <= 0 || !this.healthOf(shard.id).healthy) return;
         try {
-          const res = await urlTransport.fetch(shard, '/api/sessions/end', {
+          const res = await this.transport.fetch(shard, '/api/sessions/end', {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${originAdminToken ?? ''}` },
             body: JSON.stringify({ count: wanted }),
@@ -331,11 +333,11 @@ export class ShardRegistry extends DurableObject<unknown> {
 type ProbeOutcome = { readonly ok: true; readonly origin: unknown } | { readonly ok: false; readonly error: string };
 
 /** The shard's healthcheck and live load, both within PROBE_TIMEOUT_MS. */
-async function probe(shard: RosterEntry): Promise<ProbeOutcome> {
+async function probe(transport: ShardTransport, shard: RosterEntry): Promise<ProbeOutcome> {
   try {
     const [health, status] = await Promise.all([
-      urlTransport.fetch(shard, '/lightstreamer/healthcheck', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
-      urlTransport.fetch(shard, '/api/status', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
+      transport.fetch(shard, '/lightstreamer/healthcheck', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
+      transport.fetch(shard, '/api/status', { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }),
     ]);
     const ok = health.ok && (await health.text()).startsWith('OK');
     const origin: unknown = status.ok ? await status.json() : null;

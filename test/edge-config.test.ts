@@ -37,6 +37,23 @@ describe('edge configuration', () => {
     expect(() => configOf({ SHARDS: JSON.stringify(SHARDS), DOMAINS: domains, SNAPSHOT_TTL_MS: '-1' })).toThrow(ConfigError);
   });
 
+  it('takes container shards beside URL shards, and names a shard that is both, neither, or shares a container', () => {
+    const domains = '[{"host":"*","modes":["path"]}]';
+    const config = parseConfig(JSON.stringify([...SHARDS, { id: 'c1', container: 'origin-1', weight: 2 }]), domains);
+    expect(config.shards.get('c1')).toEqual({ id: 'c1', container: 'origin-1', weight: 2 });
+    expect(config.shards.get('s1')).toEqual({ ...SHARDS[0], weight: 1 });
+    expect(() => parseConfig('[{"id":"c1","container":"c1","url":"http://x"}]', domains)).toThrow(/SHARDS\[0\]: a shard has either a "url" or a "container", not both or neither/);
+    expect(() => parseConfig('[{"id":"c1"}]', domains)).toThrow(/SHARDS\[0\]: a shard has either/);
+    expect(() => parseConfig('[{"id":"c1","container":"a b"}]', domains)).toThrow(/SHARDS\[0\]\.container: container names/);
+    expect(() => parseConfig('[{"id":"c1","container":"x"},{"id":"c2","container":"x"}]', domains)).toThrow(/SHARDS\[1\]\.container: container "x" is named by two shards/);
+  });
+
+  it('refuses container shards when the Worker has no container binding, naming the shard and the binding', () => {
+    const env = { SHARDS: JSON.stringify([...SHARDS, { id: 'c1', container: 'c1' }]), DOMAINS: '[{"host":"*","modes":["path"]}]' };
+    expect(() => configOf(env)).toThrow(/SHARDS\[2\] \(c1\) is a container shard but the Worker has no ORIGIN_CONTAINER binding/);
+    expect(configOf({ ...env, ORIGIN_CONTAINER: {} }).shards.get('c1')).toMatchObject({ container: 'c1' });
+  });
+
   it('refuses a cookie domain without COOKIE_SECRET, naming it', () => {
     const env = { SHARDS: JSON.stringify(SHARDS), DOMAINS: '[{"host":"sticky.example.com","modes":["cookie"]}]' };
     expect(() => configOf(env)).toThrow(/DOMAINS\[0\] \(sticky\.example\.com\) uses mode "cookie" but the COOKIE_SECRET secret is not set/);

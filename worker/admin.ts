@@ -5,7 +5,7 @@ import type { EdgeEnv } from './edge-request.ts';
 import { configOf } from './config.ts';
 import { freshSnapshot, registryOf, rosterOf, settingsOf } from './registry-client.ts';
 import { requireAdmin, requireJson } from './admin-auth.ts';
-import { urlTransport } from '../objects/shard-transport.ts';
+import { shardTransport } from '../objects/shard-transport.ts';
 import type { RegistryStatus } from '../objects/shard-registry.ts';
 import { clientFactsOf, originHeaders } from './forwarding.ts';
 
@@ -100,7 +100,7 @@ admin.on(['GET', 'HEAD'], '/shards/:id/*', async (c) => {
   const headers = originHeaders(c.req.raw.headers, clientFactsOf(c.req.raw, url), c.env.EDGE_SECRET);
   headers.delete('authorization');
   try {
-    const res = await urlTransport.fetch(shard, rest + url.search, { method: c.req.method, headers });
+    const res = await shardTransport(c.env).fetch(shard, rest + url.search, { method: c.req.method, headers });
     return new Response(res.body, res);
   } catch (err) {
     return c.json({ error: `shard ${shard.id} unreachable: ${(err as Error).message}` }, 502);

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { isValidShardId } from '../protocol/session-id.ts';
+import type { ShardAddress } from '../objects/shard-transport.ts';
 
 /**
  * Edge configuration, from wrangler vars (SHARDS, DOMAINS as JSON, the registry's timing) and
@@ -14,12 +15,22 @@ export type Mode = (typeof MODES)[number];
 
 const shardId = z.string().refine(isValidShardId, 'shard ids are 1–32 chars of [A-Za-z0-9_-]');
 
-const ShardSchema = z.object({
-  id: shardId,
-  /** Where the origin's HTTP listener answers (S and CR both go there through the edge). */
-  url: z.url({ protocol: /^https?$/ }),
-  weight: z.number().min(0).default(1),
-});
+const ShardSchema = z
+  .object({
+    id: shardId,
+    /** Where the origin's HTTP listener answers (S and CR both go there through the edge). */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Or the name of a Cloudflare Containers instance of the ORIGIN_CONTAINER binding. */
+    container: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'container names are 1–64 chars of [A-Za-z0-9_-]').optional(),
+    weight: z.number().min(0).default(1),
+  })
+  .transform((s, ctx): ShardConfig => {
+    if ((s.url === undefined) === (s.container === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a shard has either a "url" or a "container", not both or neither' });
+      return z.NEVER;
+    }
+    return s.url !== undefined ? { id: s.id, url: s.url, weight: s.weight } : { id: s.id, container: s.container!, weight: s.weight };
+  });
 
 const DomainSchema = z
   .object({
@@ -93,7 +104,8 @@ const TimingSchema = z.object({
   MOVE_RATE: z.coerce.number().int().positive().default(10),
 });
 
-type ShardConfig = z.infer<typeof ShardSchema>;
+/** A shard of SHARDS: where it is (shard-transport.ts) and its weight. */
+export type ShardConfig = ShardAddress & { readonly weight: number };
 export type DomainConfig = z.infer<typeof DomainSchema> & { shards: string[] };
 
 export interface Timing {
@@ -122,6 +134,8 @@ export interface RawConfig {
   readonly EDGE_SECRET?: string;
   readonly ORIGIN_ADMIN_TOKEN?: string;
   readonly SESSION_SECRET?: string;
+  /** The Container binding (wrangler.toml [[containers]]) container shards are reached through. */
+  readonly ORIGIN_CONTAINER?: unknown;
 }
 
 /** A bad deployment answers every request with what is wrong with it, never an anonymous 500. */
@@ -160,8 +174,14 @@ export function parseConfig(rawShards: unknown, rawDomains: unknown, rawTiming: 
   if (!domainList.success) throw new ConfigError(describe('DOMAINS', domainList.error));
 
   const shards = new Map<string, ShardConfig>();
+  const containers = new Set<string>();
   shardList.data.forEach((s, i) => {
     if (shards.has(s.id)) throw new ConfigError(`SHARDS[${i}].id: duplicate shard "${s.id}"`);
+    // One instance under two shard ids would hand out session ids naming only one of them.
+    if ('container' in s) {
+      if (containers.has(s.container)) throw new ConfigError(`SHARDS[${i}].container: container "${s.container}" is named by two shards`);
+      containers.add(s.container);
+    }
     shards.set(s.id, s);
   });
 
@@ -199,7 +219,7 @@ function checkSecrets(env: RawConfig): void {
   }
 }
 
-const RAW_KEYS = ['SHARDS', 'DOMAINS', 'PROBE_INTERVAL_MS', 'SNAPSHOT_TTL_MS', 'MOVE_RATE', ...SECRETS] as const;
+const RAW_KEYS = ['SHARDS', 'DOMAINS', 'PROBE_INTERVAL_MS', 'SNAPSHOT_TTL_MS', 'MOVE_RATE', 'ORIGIN_CONTAINER', ...SECRETS] as const;
 let cached: { raw: unknown[]; config: EdgeConfig } | undefined;
 
 export function configOf(env: RawConfig): EdgeConfig {
@@ -207,6 +227,14 @@ export function configOf(env: RawConfig): EdgeConfig {
   if (cached && raw.every((v, i) => v === cached!.raw[i])) return cached.config;
   checkSecrets(env);
   const config = parseConfig(env.SHARDS, env.DOMAINS, env);
+  const containerShard = [...config.shards.values()].findIndex((s) => 'container' in s);
+  // Without the binding every request for the shard would fail as if the shard were down.
+  if (containerShard >= 0 && !env.ORIGIN_CONTAINER) {
+    const shard = [...config.shards.values()][containerShard];
+    throw new ConfigError(
+      `SHARDS[${containerShard}] (${shard.id}) is a container shard but the Worker has no ORIGIN_CONTAINER binding (wrangler.toml: [[containers]] with class_name "OriginContainer" and its Durable Object binding)`,
+    );
+  }
   const cookieDomain = config.domains.findIndex((d) => d.modes.includes('cookie'));
   // Without the secret no cookie verifies: every session of the domain would be lost on its first CR.
   if (cookieDomain >= 0 && !env.COOKIE_SECRET) {

@@ -1,6 +1,6 @@
 import type { EdgeRequest } from './edge-request.ts';
 import type { ShardFailure } from '../objects/registry-types.ts';
-import { urlTransport } from '../objects/shard-transport.ts';
+import { shardTransport } from '../objects/shard-transport.ts';
 import { count, reportFailure } from './registry-client.ts';
 
 /**
@@ -98,7 +98,7 @@ export async function callShard(
   const deadline = new Deadline(DEADLINE_MS[kind]);
   let res: Response;
   try {
-    res = await urlTransport.fetch(er.config.shards.get(shard)!, pathAndQuery, { ...init, signal: deadline.signal });
+    res = await shardTransport(er.env).fetch(er.config.shards.get(shard)!, pathAndQuery, { ...init, signal: deadline.signal });
   } catch (err) {
     deadline.lift();
     const failure: ShardFailure = deadline.expired ? 'timeout' : 'unreachable';

@@ -37,7 +37,7 @@ export function registryOf(env: Env) {
 }
 
 export function rosterOf(config: EdgeConfig): RosterEntry[] {
-  return [...config.shards.values()].map(({ id, url, weight }) => ({ id, url, weight }));
+  return [...config.shards.values()].map((shard) => ({ ...shard }));
 }
 
 export function settingsOf(env: Env, config: EdgeConfig): RegistrySettings {

@@ -2,7 +2,7 @@ import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ReplayLog } from '../../protocol/replay-log.ts';
 import type { ServerLine } from '../../protocol/server-line.ts';
-import type { ShardAddress } from '../shard-transport.ts';
+import type { ShardAddress, ShardTransport } from '../shard-transport.ts';
 import type { ClientStream } from './client-stream.ts';
 import type { StreamOptions } from '../../protocol/stream-options.ts';
 import { MessageTable } from './messages.ts';
@@ -53,6 +53,8 @@ export interface SessionServices {
   readonly sessionId: string;
   readonly clientIp: string | null;
   readonly edgeSecret: string | undefined;
+  /** How the upstream reaches the shard `place` picks. */
+  readonly transport: ShardTransport;
   /** CONOK's control link for this session (the edge's path to this object), or null for `*`. */
   readonly controlLink: string | null;
   /** A shard for the upstream, other than those in `avoid`; null when none can take it. */
@@ -593,7 +595,7 @@ async function openUpstream(
   for (let attempt = 0; attempt < MAX_PLACEMENTS; attempt++) {
     const shard = await services.place(skipped);
     if (!shard) break;
-    const opened = await Upstream.open({ shard, clientIp: services.clientIp, edgeSecret: services.edgeSecret }, credentials, handlers);
+    const opened = await Upstream.open({ shard, transport: services.transport, clientIp: services.clientIp, edgeSecret: services.edgeSecret }, credentials, handlers);
     if (opened.ok) return opened.upstream;
     if (opened.kind === 'refused' && opened.code !== ConErr.OVERLOADED) return { code: opened.code, message: opened.message };
     skipped.push(shard.id);

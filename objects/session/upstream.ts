@@ -1,5 +1,5 @@
 import { parseServerLine, type ServerLine } from '../../protocol/server-line.ts';
-import { urlTransport, type ShardAddress } from '../shard-transport.ts';
+import type { ShardAddress, ShardTransport } from '../shard-transport.ts';
 
 /**
  * The session layer's own TLCP session on a shard: a TLCP client over WebSocket, as the official
@@ -39,6 +39,7 @@ export interface UpstreamHandlers {
 /** Headers the origin needs on the upstream socket: the client's address, vouched for by the edge secret. */
 export interface UpstreamContext {
   readonly shard: ShardAddress;
+  readonly transport: ShardTransport;
   readonly clientIp: string | null;
   readonly edgeSecret: string | undefined;
 }
@@ -281,7 +282,7 @@ async function handshake(context: UpstreamContext, request: string): Promise<Han
   const deadline = setTimeout(() => abort.abort(new Error(`no answer within ${OPEN_DEADLINE_MS} ms`)), OPEN_DEADLINE_MS);
   let socket: WebSocket;
   try {
-    const res = await urlTransport.fetch(context.shard, '/lightstreamer', { headers, signal: abort.signal });
+    const res = await context.transport.fetch(context.shard, '/lightstreamer', { headers, signal: abort.signal });
     if (!res.webSocket) {
       clearTimeout(deadline);
       return { ok: false, kind: 'unreachable', message: `shard ${context.shard.id} answered the upgrade with ${res.status}` };
