@@ -3,6 +3,7 @@ import type { StickTable } from '../objects/stick-table.ts';
 import type { SessionPin } from '../objects/session-pin.ts';
 import type { SessionHost } from '../objects/session-host.ts';
 import type { SessionDirectory } from '../objects/session-directory.ts';
+import type { OriginContainer } from '../objects/origin-container.ts';
 
 /** Bindings declared in wrangler.toml; secrets are optional so a missing one fails closed, not at type level. */
 export interface Env {
@@ -19,9 +20,14 @@ export interface Env {
   ORIGIN_ADMIN_TOKEN?: string;
   /** Seals the session layer's stored client credentials (mode `session`). */
   SESSION_SECRET?: string;
+  /** Container shards only: handed to each origin container as its REDIS_URL and PUBLISH_TOKEN. */
+  REDIS_URL?: string;
+  PUBLISH_TOKEN?: string;
   REGISTRY: DurableObjectNamespace<ShardRegistry>;
   STICK_TABLE: DurableObjectNamespace<StickTable>;
   SESSION_PIN: DurableObjectNamespace<SessionPin>;
   SESSION_HOST: DurableObjectNamespace<SessionHost>;
   SESSION_DIRECTORY: DurableObjectNamespace<SessionDirectory>;
+  /** Origin shards run as Cloudflare Containers (SHARDS entries with a `container`); absent when there are none. */
+  ORIGIN_CONTAINER?: DurableObjectNamespace<OriginContainer>;
 }

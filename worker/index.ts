@@ -13,6 +13,7 @@ export { StickTable } from '../objects/stick-table.ts';
 export { SessionPin } from '../objects/session-pin.ts';
 export { SessionHost } from '../objects/session-host.ts';
 export { SessionDirectory } from '../objects/session-directory.ts';
+export { OriginContainer } from '../objects/origin-container.ts';
 
 const app = new Hono<EdgeEnv>();
 

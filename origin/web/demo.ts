@@ -24,7 +24,8 @@ const client = readFileSync(createRequire(import.meta.url).resolve('lightstreame
 
 const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ['/', asset('text/html; charset=utf-8', own('index.html'))],
-  ['/web/demo.js', asset('text/javascript; charset=utf-8', own('demo.js'))],
+  // The page's script is not named demo.js on disk: that is this module, once compiled (npm run build:origin).
+  ['/web/demo.js', asset('text/javascript; charset=utf-8', own('demo-page.js'))],
   ['/web/demo.css', asset('text/css; charset=utf-8', own('demo.css'))],
   ['/web/lightstreamer.js', asset('text/javascript; charset=utf-8', client)],
 ]);
