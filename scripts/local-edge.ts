@@ -25,6 +25,12 @@ export interface LocalEdgeOptions {
   readonly config?: string;
   /** The Worker's console output and Miniflare's warnings; errors only when false. */
   readonly verbose?: boolean;
+  /**
+   * Tests only: workerd runs no containers here, so ORIGIN_CONTAINER is bound to `className` of the
+   * module `entry` instead (a Durable Object that forwards to a local origin), in a Worker of its own
+   * with `vars`, so the edge's own bundle stays the one that deploys.
+   */
+  readonly containerStandIn?: { readonly entry: string; readonly className: string; readonly vars: Readonly<Record<string, string>> };
 }
 
 export interface LocalEdge {
@@ -45,18 +51,37 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
   const entry = main ?? path.join(ROOT, 'worker/index.ts');
   const bundleDir = await mkdtemp(path.join(os.tmpdir(), 'edgepush-edge-'));
   const script = path.join(bundleDir, 'index.js');
-  await esbuild.build({
-    entryPoints: [path.resolve(path.dirname(configPath), entry)],
-    outfile: script,
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2024',
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    external: ['cloudflare:*', 'node:*'],
-    logLevel: 'warning',
-  });
+  const bundle = (entryPoint: string, outfile: string) =>
+    esbuild.build({
+      entryPoints: [entryPoint],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      target: 'es2024',
+      conditions: ['workerd', 'worker', 'browser'],
+      mainFields: ['module', 'main'],
+      external: ['cloudflare:*', 'node:*'],
+      logLevel: 'warning',
+    });
+  await bundle(path.resolve(path.dirname(configPath), entry), script);
+  const workers: V4WorkerOptions[] = [];
+  let durableObjects = workerOptions.durableObjects;
+  const standIn = options.containerStandIn;
+  if (standIn) {
+    const standInScript = path.join(bundleDir, 'container-stand-in.js');
+    await bundle(standIn.entry, standInScript);
+    workers.push({
+      name: 'container-stand-in',
+      compatibilityDate: workerOptions.compatibilityDate,
+      modules: true,
+      modulesRoot: bundleDir,
+      scriptPath: standInScript,
+      bindings: { ...standIn.vars },
+      durableObjects: { STAND_IN: standIn.className },
+    });
+    durableObjects = { ...durableObjects, ORIGIN_CONTAINER: { className: standIn.className, scriptName: 'container-stand-in' } };
+  }
   const host = options.host ?? '127.0.0.1';
   // The kinds of binding this edge uses (or may: a rate limiter); each as wrangler read it from the file.
   const worker: V4WorkerOptions = {
@@ -67,7 +92,7 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
     modulesRoot: bundleDir,
     scriptPath: script,
     bindings: { ...workerOptions.bindings, ...options.vars },
-    durableObjects: workerOptions.durableObjects,
+    durableObjects,
     kvNamespaces: workerOptions.kvNamespaces,
     ratelimits: workerOptions.ratelimits,
     serviceBindings: workerOptions.serviceBindings,
@@ -79,7 +104,7 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
       port: options.port,
       log: new Log(options.verbose ? LogLevel.INFO : LogLevel.ERROR),
       ...(options.persistDir ? { resourcePersistencePath: options.persistDir } : {}),
-      workers: [worker],
+      workers: [worker, ...workers],
     }),
   );
   try {

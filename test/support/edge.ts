@@ -6,10 +6,13 @@ import path from 'node:path';
 import { freePort } from './ports.ts';
 import { startLocalEdge } from '../../scripts/local-edge.ts';
 
-export interface EdgeShard {
-  readonly id: string;
+/** A SHARDS entry: an origin at a URL, or a container instance (reached through `containerStandIn`). */
+export type EdgeShard = { readonly id: string; readonly weight?: number } & ({ readonly url: string } | { readonly container: string });
+
+/** A local origin answering for a container instance: where it listens and the shard id it was started with. */
+export interface StandInOrigin {
   readonly url: string;
-  readonly weight?: number;
+  readonly shard: string;
 }
 
 export interface EdgeOptions {
@@ -19,6 +22,10 @@ export interface EdgeOptions {
   readonly vars?: Record<string, string>;
   /** Secrets shared with origins started before the edge; fresh ones otherwise. */
   readonly secrets?: EdgeSecrets;
+  /** Container name → the local origin that answers for it (test/workerd/container-stand-in.ts). */
+  readonly containerStandIn?: Readonly<Record<string, StandInOrigin>>;
+  /** Another wrangler.toml than the repository's. */
+  readonly wranglerConfig?: string;
 }
 
 export interface EdgeSecrets {
@@ -71,7 +78,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     SESSION_SECRET: secrets.session,
     ...options.vars,
   };
-  const start = () => startLocalEdge({ port, vars, persistDir });
+  const containerStandIn = options.containerStandIn && {
+    entry: path.join(import.meta.dirname, '../workerd/container-stand-in.ts'),
+    className: 'OriginContainerStandIn',
+    vars: { STAND_IN_ORIGINS: JSON.stringify(options.containerStandIn) },
+  };
+  const start = () => startLocalEdge({ port, vars, persistDir, containerStandIn, config: options.wranglerConfig });
   let edge = await start();
   const url = edge.url;
   return {
