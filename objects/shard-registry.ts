@@ -196,7 +196,8 @@ export class ShardRegistry extends DurableObject<ShardBindings> {
     return {
       id: s.id,
       healthy: h.healthy,
-      draining: i.draining,
+      // An origin shutting down drains itself (origin/session/drain.ts): place nothing more on it.
+      draining: i.draining || originDraining(h.origin),
       weight: i.weightOverride ?? s.weight,
       sessions: h.sessions,
       probedAt: h.lastProbeAt,
@@ -346,6 +347,10 @@ async function probe(transport: ShardTransport, shard: RosterEntry): Promise<Pro
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
   }
+}
+
+function originDraining(status: unknown): boolean {
+  return (status as { draining?: unknown } | null)?.draining === true;
 }
 
 function sessionsOf(status: unknown): number {

@@ -22,7 +22,8 @@ export interface OriginStatus {
   /** Data notifications written per second, averaged over the last few seconds. */
   readonly updatesPerSecond: number;
   readonly uptimeSeconds: number;
-  readonly draining: false;
+  /** Shutting down (SIGTERM): refusing creates while its sessions move away. */
+  readonly draining: boolean;
   readonly bus: BusStatus;
   readonly wrongInstance: number;
   readonly startedAt: string;
@@ -75,7 +76,7 @@ export function createApi(options: ApiOptions): Api {
     items: t.items,
     updatesPerSecond: samples.length > 1 ? (samples[samples.length - 1] - samples[0]) / (samples.length - 1) : 0,
     uptimeSeconds: Math.floor((Date.now() - t.startedAt) / 1000),
-    draining: false,
+    draining: options.registry.admission === 'draining',
     bus: options.bus.status(),
     wrongInstance: t.wrongInstance,
     startedAt: new Date(t.startedAt).toISOString(),

@@ -128,6 +128,8 @@ export interface OriginConfig {
   readonly maxItemsPerSession: number;
   /** Sessions this origin holds at most; more creates get CONERR 5 and the client retries. */
   readonly maxSessions: number;
+  /** What SIGTERM does (session/drain.ts): sessions moved per second, and the time allowed for all of them. */
+  readonly drain: { readonly ratePerSecond: number; readonly graceMs: number };
 }
 
 export interface ConfigProblem {
@@ -276,6 +278,11 @@ export function loadConfig(env: Env = process.env): OriginConfig {
     maxItemsPerSubscription: read('MAX_ITEMS_PER_SUBSCRIPTION', wholeNumber(1, 100_000), 1000),
     maxItemsPerSession: read('MAX_ITEMS_PER_SESSION', wholeNumber(1, 10_000_000), 10_000),
     maxSessions: read('MAX_SESSIONS', wholeNumber(1, 10_000_000), 100_000),
+    drain: {
+      ratePerSecond: read('DRAIN_RATE', wholeNumber(1, 1_000_000), 100),
+      // Cloudflare Containers allow 15 minutes between SIGTERM and SIGKILL; other platforms less.
+      graceMs: read('DRAIN_GRACE_SECONDS', wholeNumber(1, 86_400), 600) * 1000,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

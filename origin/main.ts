@@ -40,6 +40,8 @@ async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping');
+  // A rollout's SIGTERM moves sessions away a few at a time; Ctrl-C (SIGINT) does not wait.
+  if (signal === 'SIGTERM') await origin.drain(config.drain);
   // END 48 first, so clients reconnect (elsewhere) at once instead of waiting out a dead socket.
   origin.close();
   for (const adapter of adapterSet.dataAdapters.values()) adapter.stop();

@@ -16,6 +16,7 @@ import { clientAddress } from './listeners/client-address.ts';
 import type { ListenerHandlers } from './listeners/listeners.ts';
 import { createMetrics } from './metrics.ts';
 import { SessionRegistry } from './session/registry.ts';
+import { drainSessions, type DrainOptions } from './session/drain.ts';
 import { ItemHubs } from './subscriptions/item-hub.ts';
 import { Telemetry } from './telemetry.ts';
 import { handleTlcpHttp, type HttpRequestContext } from './transports/http-requests.ts';
@@ -29,6 +30,8 @@ const HEALTHCHECK = /(^|\/)lightstreamer\/healthcheck$/;
 
 export interface Origin {
   readonly handlers: ListenerHandlers;
+  /** Refuses new sessions and moves the ones held to other shards (session/drain.ts); resolves once none is left. */
+  drain(options: DrainOptions): Promise<void>;
   /** Ends every session (END 48, so clients move at once) and stops timers; listeners are the caller's. */
   close(): void;
 }
@@ -142,6 +145,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       onRefused: (listener, reason) => logger.debug({ listener, reason }, 'connection refused'),
       onServerError: (listener, err) => logger.error({ err, listener }, 'listener error'),
     },
+    drain: (options) => drainSessions(registry, options, logger),
     close() {
       registry.endAll(EndCode.MAX_DURATION, 'server shutting down');
       registry.close();

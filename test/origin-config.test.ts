@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       maxItemsPerSubscription: 1000,
       maxItemsPerSession: 10_000,
       maxSessions: 100_000,
+      drain: { ratePerSecond: 100, graceMs: 600_000 },
     });
   });
 
@@ -63,6 +64,8 @@ describe('loadConfig', () => {
       MAX_ITEMS_PER_SUBSCRIPTION: '200',
       MAX_ITEMS_PER_SESSION: '3000',
       MAX_SESSIONS: '2000',
+      DRAIN_RATE: '25',
+      DRAIN_GRACE_SECONDS: '30',
     });
     expect(config).toEqual({
       listeners: [{ name: 'default', protocol: 'http', host: '0.0.0.0', port: 9090, proxyProtocol: false, routes: new Set(ROUTES) }],
@@ -83,6 +86,7 @@ describe('loadConfig', () => {
       maxItemsPerSubscription: 200,
       maxItemsPerSession: 3000,
       maxSessions: 2000,
+      drain: { ratePerSecond: 25, graceMs: 30_000 },
     });
   });
 

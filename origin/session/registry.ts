@@ -29,7 +29,11 @@ export interface RegistryOptions {
   readonly logger: Logger;
 }
 
+/** `draining`: shutting down (session/drain.ts); creates are refused while its sessions move away. */
+export type Admission = 'open' | 'draining';
+
 export class SessionRegistry {
+  #admission: Admission = 'open';
   // Insertion order is creation order: ending "the oldest n" walks from the front.
   readonly #sessions = new Map<string, Session>();
   readonly #tombstones = new Map<string, { code: number; until: number }>();
@@ -47,6 +51,14 @@ export class SessionRegistry {
   /** No room for another session. */
   get full(): boolean {
     return this.#sessions.size >= this.options.maxSessions;
+  }
+
+  get admission(): Admission {
+    return this.#admission;
+  }
+
+  stopAdmitting(): void {
+    this.#admission = 'draining';
   }
 
   create(clientIp: string, user: string | null, services: Omit<SessionServices, 'onClosed'>): Session {

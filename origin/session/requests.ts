@@ -104,9 +104,10 @@ export async function answerLine(ctx: TlcpContext, name: 'control' | 'msg', line
 /** create_session: authenticates and registers a session (not yet bound). */
 async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
   const r = new ParamReader(params);
-  if (ctx.registry.full) {
+  // A draining origin answers as a full one: the edge places the create on another shard.
+  if (ctx.registry.full || ctx.registry.admission === 'draining') {
     await new Promise((resolve) => setTimeout(resolve, OVERLOADED_ANSWER_DELAY_MS));
-    return { code: ConErr.OVERLOADED, message: 'server at its session capacity' };
+    return { code: ConErr.OVERLOADED, message: ctx.registry.full ? 'server at its session capacity' : 'server shutting down' };
   }
   const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
   const adapterSet = ctx.adapterSets.get(setName);
