@@ -19,6 +19,7 @@ import { SessionRegistry } from './session/registry.ts';
 import { ItemHubs } from './subscriptions/item-hub.ts';
 import { Telemetry } from './telemetry.ts';
 import { handleTlcpHttp, type HttpRequestContext } from './transports/http-requests.ts';
+import { requestHeaders } from './transports/request-headers.ts';
 import { MAX_FRAME_BYTES, WS_SUBPROTOCOL, WsConnection } from './transports/websocket.ts';
 import { handleDemo } from './web/demo.ts';
 
@@ -132,7 +133,8 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       return;
     }
     const address = ctx.clientAddress(req);
-    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, socket, address, ctx, logger));
+    const headers = requestHeaders(req);
+    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, socket, address, headers, ctx, logger));
   };
 
   return {
