@@ -218,6 +218,8 @@ export interface Availability {
   readonly available: boolean;
   /** Called on every change; returns a function that stops listening. */
   onChange(listener: (available: boolean) => void): () => void;
+  /** Whether an item depends on it (an item the adapter serves by itself does not); default all. */
+  covers?(item: string): boolean;
 }
 
 /**

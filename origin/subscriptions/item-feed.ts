@@ -53,7 +53,7 @@ export class ItemFeed {
       this.#settle = resolve;
     });
     setTimeout(() => this.#settle(), SETTLE_TIMEOUT_MS).unref();
-    const { availability } = adapter;
+    const availability = adapter.availability?.covers?.(item) === false ? undefined : adapter.availability;
     if (availability) {
       this.#stopWatchingAvailability = availability.onChange((available) => (available ? this.#join() : this.#leave()));
       if (!availability.available) {
