@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       maxItemsPerSubscription: 1000,
       maxItemsPerSession: 10_000,
       maxSessions: 100_000,
+      adapters: null,
     });
   });
 
@@ -83,6 +84,7 @@ describe('loadConfig', () => {
       maxItemsPerSubscription: 200,
       maxItemsPerSession: 3000,
       maxSessions: 2000,
+      adapters: null,
     });
   });
 

@@ -122,7 +122,8 @@ export function readAdaptersConfs(files: readonly string[], env: Readonly<Record
 }
 
 function readAdaptersConf(file: string, env: Readonly<Record<string, string | undefined>>, problems: ConfProblem[]): AdaptersConf | null {
-  const shown = path.relative(process.cwd(), file) || file;
+  const relative = path.relative(process.cwd(), file);
+  const shown = relative && !relative.startsWith('..') ? relative : file;
   const problem = (node: Node | null, element: string, message: string) =>
     void problems.push({ file: shown, line: node?.lineNumber ?? 1, element, message });
   let text: string;
