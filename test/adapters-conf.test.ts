@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../origin/config.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
-import { spawnManaged, tsNode } from './support/process.ts';
+import { spawnManaged, tsNode, waitForHttp } from './support/process.ts';
+import { startRemoteAdapter } from './support/remote-adapter.ts';
 import { waitUntil } from './support/wait.ts';
 
 function folder(): string {
@@ -196,6 +197,34 @@ describe('ADAPTERS_CONF', () => {
       expect(proc.child.exitCode).toBe(1);
       expect(proc.output()).toMatch(expected);
       await proc.stop();
+    }
+  });
+
+  it('with a negative first_connection_timeout_millis, serves no client until the remote adapter first connects', async () => {
+    const [data, notify, port] = [await freePort(), await freePort(), await freePort()];
+    const file = write(
+      folder(),
+      'adapters.xml',
+      set(
+        'WAITS',
+        proxy('com.lightstreamer.adapters.metadata.LiteralBasedProvider', ''),
+        proxy('ROBUST_PROXY_FOR_REMOTE_ADAPTER', `<param name="request_reply_port">${data}</param><param name="notify_port">${notify}</param><param name="interface">127.0.0.1</param><param name="first_connection_timeout_millis">-1</param>`),
+      ),
+    );
+    const origin = spawnManaged(...tsNode('origin/main.ts'), { ADAPTERS_CONF: file, PORT: String(port), LOG_LEVEL: 'info' });
+    const healthcheck = `http://127.0.0.1:${port}/lightstreamer/healthcheck`;
+    try {
+      await waitUntil(() => /waiting for the first connection of the remote adapter/.test(origin.output()) || origin.child.exitCode !== null, 20_000, () => `origin did not wait:\n${origin.output()}`);
+      expect(origin.child.exitCode).toBeNull();
+      await expect(fetch(healthcheck)).rejects.toThrow();
+      const remote = await startRemoteAdapter({ data, notify });
+      try {
+        await waitForHttp(healthcheck, origin);
+      } finally {
+        await remote.stop();
+      }
+    } finally {
+      await origin.stop();
     }
   });
 });

@@ -122,7 +122,7 @@ export async function loadAdapterSets(checked: CheckedAdapters, context: LoadCon
   const sets: AdapterSet[] = [];
   const remoteStats: RemoteStats[] = [];
   const remoteMetadata: RemoteMetadataAdapter[] = [];
-  const endpoints: Array<{ label: string; listen(): Promise<void>; connected(ms: number): Promise<boolean>; close(): Promise<void>; firstConnectionTimeoutMs: number }> = [];
+  const endpoints: Array<{ label: string; listen(): Promise<void>; connected(ms: number): Promise<boolean>; close(): Promise<void>; firstConnectionTimeoutMs: number | null }> = [];
   const closers: Array<() => unknown> = [];
   for (const warning of checked.warnings) context.logger.warn(warning);
 
@@ -222,9 +222,11 @@ export async function loadAdapterSets(checked: CheckedAdapters, context: LoadCon
     async firstConnections() {
       await Promise.all(
         endpoints
-          .filter((e) => e.firstConnectionTimeoutMs >= 0)
+          .filter((e) => e.firstConnectionTimeoutMs !== null)
           .map(async (e) => {
-            if (!(await e.connected(e.firstConnectionTimeoutMs))) context.logger.warn({ adapter: e.label }, 'no remote adapter within first_connection_timeout_millis; starting without it');
+            const timeoutMs = e.firstConnectionTimeoutMs!;
+            context.logger.info({ adapter: e.label, timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : 'none' }, 'waiting for the first connection of the remote adapter before serving clients');
+            if (!(await e.connected(timeoutMs))) context.logger.warn({ adapter: e.label }, 'no remote adapter within first_connection_timeout_millis; starting without it');
           }),
       );
     },

@@ -52,8 +52,12 @@ export interface ProxyConfig {
   readonly allowedAddresses: readonly string[] | null;
   /** After a failed initialisation, connections are refused this long; negative: for good. */
   readonly connectionRecoveryTimeoutMs: number;
-  /** The origin waits this long at start for the remote's first connection; negative: not at all. */
-  readonly firstConnectionTimeoutMs: number;
+  /**
+   * The origin waits this long at start, before it listens for clients, for the remote's first
+   * connection (Infinity: until it comes); null, when not configured: it starts at once and refuses
+   * clients the adapter set cannot serve yet (Lightstreamer's default is to wait).
+   */
+  readonly firstConnectionTimeoutMs: number | null;
   readonly closeNotificationsRecovery: CloseNotificationsRecovery;
   readonly notifyUserOnDisconnection: NotifyUserOnDisconnection;
   readonly notifyUserDisconnectionCode: number | null;
@@ -214,6 +218,7 @@ export function readProxyParams(setId: string, provider: ProviderConf, problems:
   if (statusItem !== null && !/^[^\s{}\x00-\x1f]{1,512}$/.test(statusItem)) problemAt('status_item', 'must be an item name without blanks or braces');
 
   const whitelist = params.get('remote_address_whitelist')?.value;
+  const firstConnection = int('first_connection_timeout_millis', -(2 ** 31), 2 ** 31 - 1, null);
   if (problems.length > before) return { config: null, warnings };
   return {
     warnings,
@@ -232,7 +237,7 @@ export function readProxyParams(setId: string, provider: ProviderConf, problems:
       remoteParams,
       allowedAddresses: whitelist === undefined ? null : whitelist.split(',').map((a) => a.trim()).filter(Boolean),
       connectionRecoveryTimeoutMs: int('connection_recovery_timeout_millis', -(2 ** 31), 2 ** 31 - 1, -1) ?? -1,
-      firstConnectionTimeoutMs: int('first_connection_timeout_millis', -(2 ** 31), 2 ** 31 - 1, -1) ?? -1,
+      firstConnectionTimeoutMs: firstConnection === null ? null : firstConnection < 0 ? Infinity : firstConnection,
       closeNotificationsRecovery: choice<CloseNotificationsRecovery>('close_notifications_recovery', ['pessimistic', 'optimistic', 'unneeded'], 'pessimistic'),
       notifyUserOnDisconnection,
       notifyUserDisconnectionCode: code,

@@ -362,7 +362,8 @@ export class AriEndpoint {
         this.#connectedWaiters.delete(done);
         resolve(this.#link !== null);
       };
-      const timer = setTimeout(done, timeoutMs);
+      // setTimeout cannot wait beyond 2^31-1 ms: Infinity waits for the connection alone.
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(done, Math.min(timeoutMs, 2 ** 31 - 1)) : undefined;
       this.#connectedWaiters.add(done);
     });
   }
