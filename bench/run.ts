@@ -10,7 +10,8 @@ const BENCHES = {
   fanout: 'updates delivered per origin CPU-second vs raw ws (100 / 1,000 / 5,000 sessions)',
   memory: 'memory per idle WebSocket and HTTP streaming session vs raw ws / node:http',
   'bus-latency': 'Redis bus: publish→deliver latency across shards (needs redis-server)',
-  'edge-latency': 'latency the edge Worker adds, CR requests per second (runs workerd)',
+  'edge-latency': 'latency and CR requests/s through the edge on Miniflare and under wrangler dev, against the direct path',
+  'edge-sessions': 'relayed WebSocket sessions the local edge holds streaming, and workerd memory per session',
   chaos: '1,000 official clients through the edge while a shard is killed, a shard stopped, Redis and the edge restarted',
 } as const;
 type BenchName = keyof typeof BENCHES;

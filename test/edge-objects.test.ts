@@ -8,7 +8,7 @@ import { waitUntil } from './support/wait.ts';
 /**
  * Each Durable Object's lifecycle, inside workerd (Miniflare, the edge's own bindings), called the
  * way the Worker calls it: the registry's probes and its rulings on down and ejected shards, a
- * session pin's life, the stick table's associations. Shards here are small HTTP servers whose
+ * session pin's life, the stick table's associations, the session directory's hosts. Shards here are small HTTP servers whose
  * healthcheck the test controls: the registry's contract with a shard is that healthcheck alone.
  */
 
@@ -70,6 +70,10 @@ interface StickStub {
   lookup(key: string): Promise<Stick | null>;
   stick(key: string, proposed: string, usable: string[], ttlMs: number, capacity: number): Promise<Stick>;
 }
+interface DirectoryStub {
+  hostFor(directory: string, full: string | null): Promise<string>;
+  hasRoom(host: string): Promise<void>;
+}
 interface Namespace<T> {
   idFromName(name: string): unknown;
   get(id: unknown): T;
@@ -78,6 +82,7 @@ interface Bindings {
   REGISTRY: Namespace<RegistryStub>;
   SESSION_PIN: Namespace<PinStub>;
   STICK_TABLE: Namespace<StickStub>;
+  SESSION_DIRECTORY: Namespace<DirectoryStub>;
 }
 
 let edge: LocalEdge;
@@ -149,8 +154,9 @@ describe('ShardRegistry', () => {
 describe('SessionPin', () => {
   it('lives as long as its session: renewed by binds, shortened by a broken stream, deleted at the end', async () => {
     const pin = object(env.SESSION_PIN, 'opaque-session-1');
-    const created = Date.now();
     expect((await pin.pin('a', 60_000)).shard).toBe('a');
+    // Not before the pin's own bind time, which the object took while pinning.
+    const created = Date.now();
     expect((await pin.lookup())?.shard).toBe('a');
 
     // A bind after the broken stream began renews the pin: that stream's release no longer counts.
@@ -188,5 +194,25 @@ describe('StickTable', () => {
     await table.stick('198.51.100.9', 'a', ['a'], 60_000, 3);
     expect(await table.lookup('198.51.100.1')).toBeNull();
     for (const key of ['198.51.100.0', '198.51.100.2', '198.51.100.9']) expect((await table.lookup(key))?.shard).toBe('a');
+  });
+});
+
+describe('SessionDirectory', () => {
+  it('sends creates to one host until it is full, then to a new one, and back to a host that has room again', async () => {
+    const name = 'd.example@TST';
+    const directory = object(env.SESSION_DIRECTORY, name);
+    const first = await directory.hostFor(name, null);
+    expect(first).toBe(`${name}#0`);
+    expect(await directory.hostFor(name, null)).toBe(first);
+    const second = await directory.hostFor(name, first);
+    expect(second).toBe(`${name}#1`);
+    // A refusal from a host no longer in use changes nothing for the others.
+    expect(await directory.hostFor(name, first)).toBe(second);
+    await directory.hasRoom(first);
+    await directory.hasRoom(first);
+    const third = await directory.hostFor(name, second);
+    expect(third).toBe(first);
+    // Both full: a new host, never a number used before.
+    expect(await directory.hostFor(name, first)).toBe(`${name}#2`);
   });
 });

@@ -26,7 +26,10 @@ beforeAll(async () => {
   edge = await startEdge({
     secrets,
     shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
-    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
+    domains: [
+      { host: 'session.localhost', modes: ['session'], createsPerMinute: 0 },
+      { host: 'packed.localhost', modes: ['session'], createsPerMinute: 0, sessionsPerObject: 2 },
+    ],
   });
   await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
   feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
@@ -43,10 +46,50 @@ describe('a session terminated at the edge', () => {
     const client = await connectFeedClient(edge.urlFor('session.localhost'), { transport, item: 'feed' });
     try {
       await waitUntil(() => feed.isLive(client.values), 10_000, () => `not live: ${client.values.slice(-3)} ${client.statuses.join('>')}`);
-      expect(client.sessions[0]).toMatch(/^E[0-9a-f]{64}$/);
+      expect(client.sessions[0]).toMatch(/^E[0-9a-f]{64}\.[0-9a-f]{32}$/);
       expect(client.serverErrors).toEqual([]);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('sessions sharing objects (sessionsPerObject)', () => {
+  const hostOf = (c: FeedClient) => c.sessions[0].slice(1, 65);
+  /** The session is gone from its host: a control request for it is answered 20 (not one for a subscription it lacks). */
+  async function gone(sessionId: string): Promise<boolean> {
+    const url = `${edge.urlFor('packed.localhost')}/lightstreamer/control.txt?LS_protocol=TLCP-2.5.0&LS_session=${sessionId}`;
+    const answer = await (await fetch(url, { method: 'POST', body: 'LS_reqId=1&LS_op=reconf&LS_subId=9999&LS_requested_max_frequency=1\r\n' })).text();
+    return answer.startsWith('REQERR,1,20');
+  }
+
+  it('fill one object after another, and a full object takes sessions again once one leaves', async () => {
+    const clients: FeedClient[] = [];
+    const open = async () => {
+      const c = await connectFeedClient(edge.urlFor('packed.localhost'), { transport: TRANSPORTS[clients.length % TRANSPORTS.length], item: 'feed' });
+      clients.push(c);
+      return c;
+    };
+    try {
+      for (let i = 0; i < 5; i++) await open();
+      await waitUntil(() => clients.every((c) => feed.isLive(c.values)), 15_000, () => 'clients not live');
+      const hosts = clients.map(hostOf);
+      expect(hosts[1]).toBe(hosts[0]);
+      expect(hosts[3]).toBe(hosts[2]);
+      expect(new Set(hosts).size).toBe(3);
+
+      // A session of the first, full object leaves: it has room again, after the object in use fills.
+      const leaving = clients[0];
+      leaving.close();
+      await waitUntil(() => gone(leaving.sessions[0]), 10_000, () => 'the closed session is still there');
+      expect(hostOf(await open())).toBe(hosts[4]);
+      expect(hostOf(await open())).toBe(hosts[0]);
+      for (const c of clients.slice(1)) {
+        expect(c.sessions).toHaveLength(1);
+        expect(c.serverErrors).toEqual([]);
+      }
+    } finally {
+      for (const c of clients) c.close();
     }
   });
 });
@@ -88,6 +131,8 @@ describe('a shard lost under the sessions', () => {
       const victims = clients.filter((c) => c.shard() === 'u2').length;
       victim.child.kill('SIGSTOP');
       await unharmed(clients, 'after SIGSTOP');
+      // Each client names the shard now serving it (SERVNAME), not the one that hung.
+      for (const c of clients) expect(c.shard()).toBe('u1');
       await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
     } finally {
       victim.child.kill('SIGCONT');
@@ -102,6 +147,7 @@ describe('a shard lost under the sessions', () => {
       const victims = clients.filter((c) => c.shard() === 'u1').length;
       await origins.u1.kill();
       await unharmed(clients, 'after SIGKILL');
+      for (const c of clients) expect(c.shard()).toBe('u2');
       await waitUntil(async () => (await moves()) - movesBefore >= victims, 10_000, () => 'upstream moves not counted');
     } finally {
       for (const c of clients) c.close();

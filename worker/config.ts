@@ -65,6 +65,11 @@ const DomainSchema = z
     maxSessionMinutes: z.number().min(0).default(0),
     /** ± fraction applied to maxSessionMinutes per stream so a cohort does not reconnect at once. */
     maxSessionJitter: z.number().min(0).max(0.5).default(0.1),
+    /**
+     * Mode `session`: client sessions one Durable Object hosts. An object holding an upstream socket
+     * never hibernates and is billed for its whole life, so sessions share objects; 1 gives each its own.
+     */
+    sessionsPerObject: z.number().int().min(1).max(1_000).default(100),
   })
   .superRefine((d, ctx) => {
     if (d.modes.includes('host') && Object.keys(d.shardHosts).length === 0) {

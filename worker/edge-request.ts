@@ -1,3 +1,4 @@
+import { waitUntil } from 'cloudflare:workers';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Env } from './env.ts';
 import { configOf, domainOf, type DomainConfig, type EdgeConfig } from './config.ts';
@@ -14,6 +15,10 @@ export interface EdgeRequest {
   readonly hostShard: string | undefined;
   readonly client: ClientFacts;
   readonly snapshot: Snapshot;
+  /**
+   * workerd's own, not one closing over the framework's context: streams and relays keep the
+   * EdgeRequest for hours, and with the context they would keep the Request and its headers.
+   */
   readonly waitUntil: (p: Promise<unknown>) => void;
 }
 
@@ -36,7 +41,6 @@ async function edgeRequestOf(c: Context<EdgeEnv>): Promise<EdgeRequest | null> {
   const url = new URL(c.req.url);
   const match = domainOf(config, url.hostname);
   if (!match) return null;
-  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
   return {
     env: c.env,
     config,

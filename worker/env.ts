@@ -1,7 +1,8 @@
 import type { ShardRegistry } from '../objects/shard-registry.ts';
 import type { StickTable } from '../objects/stick-table.ts';
 import type { SessionPin } from '../objects/session-pin.ts';
-import type { EdgeSession } from '../objects/edge-session.ts';
+import type { SessionHost } from '../objects/session-host.ts';
+import type { SessionDirectory } from '../objects/session-directory.ts';
 
 /** Bindings declared in wrangler.toml; secrets are optional so a missing one fails closed, not at type level. */
 export interface Env {
@@ -21,5 +22,6 @@ export interface Env {
   REGISTRY: DurableObjectNamespace<ShardRegistry>;
   STICK_TABLE: DurableObjectNamespace<StickTable>;
   SESSION_PIN: DurableObjectNamespace<SessionPin>;
-  EDGE_SESSION: DurableObjectNamespace<EdgeSession>;
+  SESSION_HOST: DurableObjectNamespace<SessionHost>;
+  SESSION_DIRECTORY: DurableObjectNamespace<SessionDirectory>;
 }

@@ -11,7 +11,8 @@ import { limitBody, limitHeaders } from './request-limits.ts';
 export { ShardRegistry } from '../objects/shard-registry.ts';
 export { StickTable } from '../objects/stick-table.ts';
 export { SessionPin } from '../objects/session-pin.ts';
-export { EdgeSession } from '../objects/edge-session.ts';
+export { SessionHost } from '../objects/session-host.ts';
+export { SessionDirectory } from '../objects/session-directory.ts';
 
 const app = new Hono<EdgeEnv>();
 

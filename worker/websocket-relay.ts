@@ -42,9 +42,20 @@ const MAX_QUEUED_BYTES = 256 * 1024;
 export function relayWebSocket(er: EdgeRequest, request: Request, req: RoutingRequest, placed: Placement | undefined, headers: Headers): Response {
   const { 0: client, 1: server } = new WebSocketPair();
   server.accept();
-  new SocketRelay(er, request, server, req, placed).start();
+  // A relay lives as long as its socket, hours after the upgrade was answered: it keeps the headers it
+  // will send the origin, not the upgrade request.
+  new SocketRelay(er, originUpgradeHeaders(er, request), server, req, placed).start();
   headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
   return new Response(null, { status: 101, webSocket: client, headers });
+}
+
+/** What the origin is sent on every upgrade of this socket (a create may be placed twice). */
+function originUpgradeHeaders(er: EdgeRequest, request: Request): Headers {
+  const headers = originHeaders(request.headers, er.client, er.env.EDGE_SECRET, er.domain.cookieName);
+  for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
+  headers.set('upgrade', 'websocket');
+  headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
+  return headers;
 }
 
 /**
@@ -79,7 +90,8 @@ class SocketRelay {
 
   constructor(
     private readonly er: EdgeRequest,
-    private readonly request: Request,
+    /** What every upgrade towards an origin sends; dropped once the session is bound, when no upgrade can follow. */
+    private upgradeHeaders: Headers | null,
     private readonly client: WebSocket,
     private readonly req: RoutingRequest,
     /** Settled at the upgrade (modes/mode.ts `placesSocketsAtUpgrade`), for a create to follow. */
@@ -165,13 +177,9 @@ class SocketRelay {
    * shard.
    */
   private async connect(shard: string): Promise<WebSocket | null> {
-    const headers = originHeaders(this.request.headers, this.er.client, this.er.env.EDGE_SECRET, this.er.domain.cookieName);
-    for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) headers.delete(h);
-    headers.set('upgrade', 'websocket');
-    headers.set('sec-websocket-protocol', TLCP_SUBPROTOCOL);
     let res: Response;
     try {
-      const call = await callShard(this.er, shard, 'upgrade', '/lightstreamer', { headers });
+      const call = await callShard(this.er, shard, 'upgrade', '/lightstreamer', { headers: this.upgradeHeaders! });
       call.deadline.lift();
       res = call.res;
     } catch (err) {
@@ -287,6 +295,7 @@ class SocketRelay {
     const conok = conokOf(conokLine);
     this.creating = false;
     this.createFrame = null;
+    this.upgradeHeaders = null;
     this.lastWord = null;
     if (!conok) return;
     this.session = { id: conok.session, boundAt: Date.now() };

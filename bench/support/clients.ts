@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../../test/support/process.ts';
-import type { OpenRequest } from './load-clients.ts';
+import type { OpenRequest, StreamHealth } from './load-clients.ts';
 
 export class ClientPool {
   readonly #children: ChildProcess[];
@@ -21,13 +21,28 @@ export class ClientPool {
 
   /** Opens `count` connections spread evenly over the processes; throws if any failed. */
   async open(req: OpenRequest): Promise<void> {
+    const { open, failed } = await this.tryOpen(req);
+    if (open !== req.count) throw new Error(`${open} of ${req.count} ${req.kind} connections opened: ${failed.join('; ')}`);
+  }
+
+  /** Opens `count` connections spread evenly over the processes: how many opened, and a few reasons why others did not. */
+  async tryOpen(req: OpenRequest): Promise<{ open: number; failed: string[] }> {
     const share = (i: number) => Math.floor(req.count / this.#children.length) + (i < req.count % this.#children.length ? 1 : 0);
     const results = await Promise.all(
       this.#children.map((child, i) => this.#ask<{ open: number; failed: string[] }>(child, { type: 'open', ...req, count: share(i) }, 'opened')),
     );
-    const failed = results.flatMap((r) => r.failed);
-    const open = results.reduce((sum, r) => sum + r.open, 0);
-    if (open !== req.count) throw new Error(`${open} of ${req.count} ${req.kind} connections opened: ${failed.join('; ')}`);
+    return { open: results.reduce((sum, r) => sum + r.open, 0), failed: results.flatMap((r) => r.failed) };
+  }
+
+  /** The tlcp-ws sessions of every process: streaming (an update within `staleMs`), stalled, or closed. */
+  async health(staleMs: number): Promise<StreamHealth> {
+    const all = await Promise.all(this.#children.map((c) => this.#ask<StreamHealth>(c, { type: 'health', staleMs }, 'health')));
+    return {
+      streaming: all.reduce((sum, h) => sum + h.streaming, 0),
+      stalled: all.reduce((sum, h) => sum + h.stalled, 0),
+      closed: all.reduce((sum, h) => sum + h.closed, 0),
+      closeReasons: all.flatMap((h) => h.closeReasons).slice(0, 5),
+    };
   }
 
   /** U lines received so far by every process together. */

@@ -3,6 +3,7 @@
  * server's CPU account. Driven over IPC by the bench:
  *   {type:'open', ...OpenRequest} → {type:'opened', open, failed}
  *   {type:'count'}                → {type:'count', received}   (U lines so far)
+ *   {type:'health', staleMs}      → {type:'health', ...StreamHealth}   (tlcp-ws sessions once ready)
  * It exits when the bench goes away.
  */
 import http from 'node:http';
@@ -25,6 +26,23 @@ export interface OpenRequest {
   /** Items of the MERGE subscription every tlcp-ws session makes; none: idle sessions. */
   readonly items?: readonly string[];
   readonly fields?: readonly string[];
+  /**
+   * tlcp-ws: a session that has no CONOK (or SUBOK, when subscribing) this long after its socket was
+   * asked for counts as failed and is closed; without it the bench waits as long as it takes.
+   */
+  readonly readyTimeoutMs?: number;
+}
+
+/** What became of the tlcp-ws sessions that got ready, at one moment. */
+export interface StreamHealth {
+  /** Received an update within the last `staleMs`. */
+  readonly streaming: number;
+  /** Open, but no update within the last `staleMs`. */
+  readonly stalled: number;
+  /** Closed (by the server or by an error) after getting ready. */
+  readonly closed: number;
+  /** A few of the reasons sessions closed, as `<count>× <reason>`. */
+  readonly closeReasons: readonly string[];
 }
 
 const SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
@@ -35,18 +53,51 @@ const NEWLINE_U = Buffer.from('\nU,');
 
 let received = 0;
 const held: Array<{ close(): void }> = [];
+/** A tlcp-ws session once ready: when it last received an update, and why it ended, if it did. */
+interface Stream {
+  lastUpdateAt: number;
+  ended: string | null;
+}
+const streams: Stream[] = [];
 
-/** Counts `U,` lines in a chunk; a line never spans frames or (for HTTP) is rare enough to ignore. */
-function countUpdates(data: Buffer): void {
-  if (data[0] === U && data[1] === COMMA) received++;
-  for (let i = data.indexOf(NEWLINE_U); i >= 0; i = data.indexOf(NEWLINE_U, i + 3)) received++;
+/** Counts `U,` lines in a chunk (a line never spans frames or, for HTTP, is rare enough to ignore); returns how many. */
+function countUpdates(data: Buffer): number {
+  let found = data[0] === U && data[1] === COMMA ? 1 : 0;
+  for (let i = data.indexOf(NEWLINE_U); i >= 0; i = data.indexOf(NEWLINE_U, i + 3)) found++;
+  received += found;
+  return found;
+}
+
+function health(staleMs: number): StreamHealth {
+  const now = Date.now();
+  let streaming = 0;
+  let stalled = 0;
+  const reasons = new Map<string, number>();
+  for (const s of streams) {
+    if (s.ended !== null) reasons.set(s.ended, (reasons.get(s.ended) ?? 0) + 1);
+    else if (now - s.lastUpdateAt > staleMs) stalled++;
+    else streaming++;
+  }
+  const closeReasons = [...reasons].slice(0, 5).map(([reason, n]) => `${n}× ${reason}`);
+  return { streaming, stalled, closed: streams.length - streaming - stalled, closeReasons };
 }
 
 function openTlcpWs(req: OpenRequest, n: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${req.url.replace(/^http/, 'ws')}/lightstreamer`, SUBPROTOCOL, { perMessageDeflate: false });
     const subscribing = req.items && req.items.length > 0;
-    let ready = false;
+    let stream: Stream | null = null;
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      reject(new Error(`session ${n}: ${why}`));
+    };
+    const timer =
+      req.readyTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            fail(`no ${subscribing ? 'SUBOK' : 'CONOK'} within ${req.readyTimeoutMs} ms`);
+            ws.terminate();
+          }, req.readyTimeoutMs);
     ws.on('open', () => {
       ws.send('wsok');
       ws.send(`create_session\r\nLS_adapter_set=DEMO&LS_cid=bench&LS_send_sync=false&LS_keepalive_millis=5000`);
@@ -57,16 +108,29 @@ function openTlcpWs(req: OpenRequest, n: number): Promise<void> {
       }
     });
     ws.on('message', (data: Buffer) => {
-      if (ready) return countUpdates(data);
+      if (stream) {
+        if (countUpdates(data) > 0) stream.lastUpdateAt = Date.now();
+        return;
+      }
       const text = data.toString();
-      if (text.startsWith('CONERR') || text.includes('\nCONERR') || text.startsWith('REQERR')) reject(new Error(`session ${n}: ${text.trim()}`));
+      if (text.startsWith('CONERR') || text.includes('\nCONERR') || text.startsWith('REQERR')) fail(text.trim());
       if (subscribing ? /(^|\n)SUBOK,/.test(text) : /(^|\n)CONOK,/.test(text)) {
-        ready = true;
+        clearTimeout(timer);
+        stream = { lastUpdateAt: Date.now(), ended: null };
+        streams.push(stream);
         resolve();
       }
       countUpdates(data);
     });
-    ws.on('error', reject);
+    ws.on('close', (code: number, reason: Buffer) => {
+      const why = `closed ${code}${reason.length > 0 ? ` ${reason.toString()}` : ''}`;
+      if (stream) stream.ended ??= why;
+      else fail(why);
+    });
+    ws.on('error', (err) => {
+      if (stream) stream.ended ??= `error ${err.message}`;
+      else fail(err.message);
+    });
     held.push(ws);
   });
 }
@@ -124,11 +188,13 @@ async function open(req: OpenRequest): Promise<{ open: number; failed: string[] 
   return { open, failed };
 }
 
-process.on('message', (message: { type: string } & Partial<OpenRequest>) => {
+process.on('message', (message: { type: string; staleMs?: number } & Partial<OpenRequest>) => {
   if (message.type === 'open') {
     void open(message as OpenRequest).then((r) => process.send!({ type: 'opened', ...r }));
   } else if (message.type === 'count') {
     process.send!({ type: 'count', received });
+  } else if (message.type === 'health') {
+    process.send!({ type: 'health', ...health(message.staleMs ?? 0) });
   }
 });
 process.on('disconnect', () => {

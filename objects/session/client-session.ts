@@ -210,8 +210,7 @@ export class ClientSession {
         if (mode !== 'MERGE' && mode !== 'DISTINCT' && mode !== 'COMMAND' && mode !== 'RAW') return fail(ReqErr.MALFORMED, 'bad LS_mode');
         const snapshot = (params.get('LS_snapshot') ?? 'false') !== 'false' && mode !== 'RAW';
         const sub = this.#subs.add({ clientId: subId, mode, params, snapshot });
-        if (!sub) return fail(ReqErr.BAD_SUBSCRIPTION_ID, `subscription ${subId} already exists`);
-        const refusal = await this.#issueAdd(sub);
+        const refusal = sub ? await this.#issueAdd(sub) : await this.#addAgain(subId, params);
         return refusal ? fail(refusal.code, refusal.message) : ok();
       }
       case 'delete': {
@@ -341,6 +340,9 @@ export class ClientSession {
     }
     this.services.count('upstreamMoves');
     this.#upstream = { kind: 'ready', upstream: opened };
+    // The official clients take SERVNAME at any point of a stream: the client names its server right.
+    this.#servername = opened.servername;
+    if (this.#stream) this.#write(this.#stream, n.servname(this.#servername));
     this.#armMove();
     for (const sub of subs) void this.#issueAdd(sub);
     const waiters = this.#readyWaiters;
@@ -395,23 +397,31 @@ export class ClientSession {
     return answered.promise;
   }
 
+  /**
+   * An add for a subscription id the client holds already. The official client sends an add again
+   * when its answer is late (over HTTP, after its retry delay, as when an upstream must be replaced
+   * first): the same add is the same subscription, answered as the first one is. Any other is refused.
+   */
+  async #addAgain(subId: number, params: ReadonlyMap<string, string>): Promise<Refusal | null> {
+    const held = this.#subs.get(subId);
+    const same = held !== undefined && held.phase !== 'deleting' && held.request.params.size === params.size && [...params].every(([k, v]) => held.request.params.get(k) === v);
+    if (!same) return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${subId} already exists` };
+    return (await this.#addAnswers.get(subId)?.promise) ?? null;
+  }
+
   /** Sends a request upstream; resolves with its REQOK or REQERR, or null when the upstream was lost first. */
   #request(upstream: Upstream, kind: 'control' | 'msg', line: string): Promise<ServerLine | null> {
-    const reqId = upstream.reqId();
     return new Promise((resolve) => {
-      this.#awaiting.set(reqId, resolve);
-      if (!upstream.send(kind, `LS_reqId=${reqId}&${line}`)) {
-        this.#awaiting.delete(reqId);
-        resolve(null);
-      }
+      const reqId = upstream.send(kind, line);
+      if (reqId === null) resolve(null);
+      else this.#awaiting.set(reqId, resolve);
     });
   }
 
   /** Sends what needs no answer to the client (delete, reconf, constrain) to the current upstream, if any. */
   #send(kind: 'control', line: string): void {
     if (this.#upstream.kind !== 'ready') return;
-    const upstream = this.#upstream.upstream;
-    upstream.send(kind, `LS_reqId=${upstream.reqId()}&${line}`);
+    this.#upstream.upstream.send(kind, line);
   }
 
   /** The current upstream, once there is one (a move may be under way), or null when none came in time. */

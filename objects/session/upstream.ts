@@ -5,9 +5,10 @@ import { urlTransport, type ShardAddress } from '../shard-transport.ts';
  * The session layer's own TLCP session on a shard: a TLCP client over WebSocket, as the official
  * client is one. It keeps its upstream session alive the way that client would — a LOOP is answered
  * by a bind on a new socket, a connection that drops by a recovery bind (`LS_recovery_from`), so an
- * origin that lives through a network blip keeps the session — and reports it lost only when the
- * shard cannot carry it any more: the session ended (END), refused (CONERR), or silent past its
- * keepalive (a hung shard), or a recovery that failed.
+ * origin that lives through a network blip keeps the session; requests made meanwhile wait for the
+ * new socket — and reports it lost when the shard cannot carry it any more: the session ended (END),
+ * refused (CONERR), or silent past its keepalive (a hung shard), or a recovery that failed; and when
+ * the old socket took requests whose answers it never brought, which no other socket can bring.
  */
 
 export const TLCP_SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
@@ -62,6 +63,13 @@ export class Upstream {
   #replayedToSkip = 0;
   readonly #watch: ReturnType<typeof setInterval>;
   #nextReqId = 1;
+  /**
+   * Requests sent on the current socket that have no REQOK or REQERR yet: their answers come on that
+   * socket or not at all (a recovery replays data notifications, never answers).
+   */
+  readonly #unanswered = new Set<number>();
+  /** Requests made while a rebind is under way, for its new socket. */
+  #queued: { readonly reqId: number; readonly frame: string }[] = [];
   /** The shard's SERVNAME, which the client's CONOK carries on. */
   servername: string;
 
@@ -95,29 +103,37 @@ export class Upstream {
     return { ok: true, upstream: new Upstream(context, opened.conok.session, opened.socket, handlers, opened.early) };
   }
 
-  /** A request id of this upstream session, for a control or msg line the caller sends. */
-  reqId(): number {
-    return this.#nextReqId++;
-  }
-
-  /** Sends a control or msg request (one line of `k=v&…`); false when the upstream cannot take it now. */
-  send(kind: 'control' | 'msg', line: string): boolean {
-    if (this.#state !== 'streaming') return false;
-    try {
-      this.#socket.send(`${kind}\r\n${line}`);
-      return true;
-    } catch {
-      return false;
-    }
+  /**
+   * Sends a control or msg request (one line of `k=v&…`, without LS_reqId) under a request id of
+   * this upstream session, which its REQOK or REQERR names; null when the upstream is lost. During
+   * a rebind the request waits for the new socket.
+   */
+  send(kind: 'control' | 'msg', line: string): number | null {
+    if (this.#state === 'lost') return null;
+    const reqId = this.#nextReqId++;
+    const frame = `${kind}\r\nLS_reqId=${reqId}&${line}`;
+    if (this.#state === 'rebinding' || !this.#write(reqId, frame)) this.#queued.push({ reqId, frame });
+    return reqId;
   }
 
   /** Ends the upstream session (the client's session ended): destroy, then close. */
   destroy(): void {
     if (this.#state === 'lost') return;
     const socket = this.#socket;
-    this.send('control', `LS_reqId=${this.reqId()}&LS_op=destroy`);
+    this.send('control', 'LS_op=destroy');
     this.#stop();
     socket.close(1000, 'session ended');
+  }
+
+  /** False when the socket cannot take it: it is closing, and its close event brings a rebind. */
+  #write(reqId: number, frame: string): boolean {
+    try {
+      this.#socket.send(frame);
+    } catch {
+      return false;
+    }
+    this.#unanswered.add(reqId);
+    return true;
   }
 
   /** Gives the upstream up without a word to the origin (a move to another shard already replaced it). */
@@ -150,6 +166,10 @@ export class Upstream {
       this.#dataCount++;
     }
     switch (line.tag) {
+      case 'REQOK':
+      case 'REQERR':
+        if (line.reqId !== null) this.#unanswered.delete(line.reqId);
+        return this.handlers.onLine(line);
       case 'SERVNAME':
         this.servername = line.value;
         return;
@@ -177,6 +197,9 @@ export class Upstream {
 
   async #rebind(recoveryFrom: number | null, reason = 'LOOP'): Promise<void> {
     if (this.#state !== 'streaming') return;
+    // What became of requests sent on this socket cannot be learnt on another one: the session must
+    // move, which gives each of them an outcome.
+    if (this.#unanswered.size > 0) return this.#lose({ kind: 'closed', message: `${reason} with ${this.#unanswered.size} requests unanswered` });
     this.#state = 'rebinding';
     const old = this.#socket;
     try {
@@ -198,6 +221,9 @@ export class Upstream {
     this.#state = 'streaming';
     this.#lastHeardAt = Date.now();
     this.#listen(opened.socket);
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const { reqId, frame } of queued) if (!this.#write(reqId, frame)) this.#queued.push({ reqId, frame });
     // A recovery resumes at the PROG the origin names (at most what arrived): the replay up to what
     // arrived before the drop is dropped again.
     const prog = opened.early.map(parseServerLine).find((l) => l.tag === 'PROG');
@@ -225,6 +251,7 @@ export class Upstream {
 
   #stop(): void {
     this.#state = 'lost';
+    this.#queued = [];
     clearInterval(this.#watch);
   }
 }
