@@ -13,12 +13,13 @@ const BENCHES = {
   'edge-latency': 'latency and CR requests/s through the edge on Miniflare and under wrangler dev, against the direct path',
   'edge-sessions': 'relayed WebSocket sessions the local edge holds streaming, and workerd memory per session',
   chaos: '1,000 official clients through the edge while a shard is killed, a shard stopped, Redis and the edge restarted',
+  'remote-adapter': 'updates/s from a remote data adapter (Node SDK, ARI) through an origin to 1,000 sessions vs the bus',
 } as const;
 type BenchName = keyof typeof BENCHES;
 
 const [name, ...options] = process.argv.slice(2);
 if (name !== undefined && !(name in BENCHES)) {
-  console.error(`unknown bench ${JSON.stringify(name)}; one of:\n${Object.entries(BENCHES).map(([n, d]) => `  ${n.padEnd(13)} ${d}`).join('\n')}`);
+  console.error(`unknown bench ${JSON.stringify(name)}; one of:\n${Object.entries(BENCHES).map(([n, d]) => `  ${n.padEnd(14)} ${d}`).join('\n')}`);
   process.exit(2);
 }
 

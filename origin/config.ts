@@ -26,6 +26,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { z } from 'zod';
 import { SHARD_ID_PATTERN } from '../protocol/session-id.ts';
+import { checkAdaptersConfs, type CheckedAdapters } from './adapters/config/adapter-sets.ts';
+import { AdaptersConfError, adaptersConfFiles, describeProblem, readAdaptersConfs } from './adapters/config/adapters-xml.ts';
 
 /** One certificate of an HTTPS listener; PEM files, resolved against the working directory. */
 /**
@@ -130,6 +132,8 @@ export interface OriginConfig {
   readonly maxSessions: number;
   /** What SIGTERM does (session/drain.ts): sessions moved per second, and the time allowed for all of them. */
   readonly drain: { readonly ratePerSecond: number; readonly graceMs: number };
+  /** The adapter sets of ADAPTERS_CONF, checked; null: the built-in DEMO set. */
+  readonly adapters: CheckedAdapters | null;
 }
 
 export interface ConfigProblem {
@@ -283,9 +287,38 @@ export function loadConfig(env: Env = process.env): OriginConfig {
       // Cloudflare Containers allow 15 minutes between SIGTERM and SIGKILL; other platforms less.
       graceMs: read('DRAIN_GRACE_SECONDS', wholeNumber(1, 86_400), 600) * 1000,
     },
+    adapters: read('ADAPTERS_CONF', z.string().transform((v, ctx) => readAdapters(v, env, ctx)), null),
   };
+  if (config.adapters) checkAdapterPorts(config.adapters, config.listeners, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * ADAPTERS_CONF: adapters.xml files (comma-separated) or a folder of adapter set folders, read and
+ * checked now, so a typo in any of them stops the start with its file, line and element.
+ */
+function readAdapters(value: string, env: Env, ctx: z.RefinementCtx): CheckedAdapters {
+  try {
+    return checkAdaptersConfs(readAdaptersConfs(adaptersConfFiles(value), env));
+  } catch (err) {
+    if (err instanceof AdaptersConfError) for (const p of err.problems) ctx.addIssue({ code: 'custom', message: describeProblem(p) });
+    else ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+}
+
+/** A remote adapter's port must not be an HTTP listener's. */
+function checkAdapterPorts(adapters: CheckedAdapters, listeners: readonly ListenerConfig[], problems: ConfigProblem[]): void {
+  for (const plan of adapters.plans) {
+    for (const provider of [plan.metadata, ...plan.data]) {
+      if (provider.kind !== 'proxy') continue;
+      for (const port of [provider.proxy.requestReplyPort, provider.proxy.notifyPort]) {
+        const clash = listeners.find((l) => l.port === port);
+        if (clash) problems.push({ variable: 'ADAPTERS_CONF', value: plan.conf.file, message: `${provider.provider.element}: port ${port} is also the listener ${clash.name}'s` });
+      }
+    }
+  }
 }
 
 /**

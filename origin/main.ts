@@ -2,6 +2,9 @@
  * `npm run origin`: one origin shard configured from the environment (see config.ts).
  */
 import { pino } from 'pino';
+import type { AdapterSet } from './adapters/adapter.ts';
+import { loadAdapterSets, type LoadedAdapters } from './adapters/config/adapter-sets.ts';
+import { AdaptersConfError } from './adapters/config/adapters-xml.ts';
 import { createDemoAdapterSet } from './adapters/demo/demo-adapter-set.ts';
 import { createBus } from './bus/create-bus.ts';
 import { ConfigError, loadConfig, type OriginConfig } from './config.ts';
@@ -22,9 +25,26 @@ const logger = pino({ level: config.logLevel, base: { shard: config.shardId } })
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
 const bus = createBus({ redisUrl: config.redisUrl ?? undefined, logger });
-const adapterSet = createDemoAdapterSet();
-for (const adapter of adapterSet.dataAdapters.values()) adapter.start(bus);
-const origin = createOrigin(config, bus, [adapterSet], logger);
+let adapterSets: readonly AdapterSet[];
+let loaded: LoadedAdapters | null = null;
+if (config.adapters) {
+  try {
+    loaded = await loadAdapterSets(config.adapters, { shardId: config.shardId, logger });
+    await loaded.listen();
+  } catch (err) {
+    const message = err instanceof AdaptersConfError ? `invalid configuration:\n${err.problems.map((p) => `  ADAPTERS_CONF: ${p.file}:${p.line} <${p.element}>: ${p.message}`).join('\n')}` : (err as Error).message;
+    process.stderr.write(`${message}\n`);
+    await loaded?.close();
+    process.exit(1);
+  }
+  adapterSets = loaded.sets;
+} else {
+  adapterSets = [createDemoAdapterSet()];
+}
+for (const set of adapterSets) for (const adapter of set.dataAdapters.values()) adapter.start?.(bus);
+const origin = createOrigin(config, bus, adapterSets, logger, loaded?.remoteStats ?? []);
+loaded?.control(origin.sessions);
+await loaded?.firstConnections();
 
 let listeners;
 try {
@@ -44,10 +64,12 @@ async function stop(signal: string): Promise<void> {
   if (signal === 'SIGTERM') await origin.drain(config.drain);
   // END 48 first, so clients reconnect (elsewhere) at once instead of waiting out a dead socket.
   origin.close();
-  for (const adapter of adapterSet.dataAdapters.values()) adapter.stop();
+  if (!loaded) for (const set of adapterSets) for (const adapter of set.dataAdapters.values()) await adapter.stop?.();
   // Closing the listeners destroys sockets with whatever they still buffer: give the ENDs a moment.
   await new Promise((resolve) => setTimeout(resolve, 200));
   await listeners!.close();
+  // After the sessions' ends, so remote metadata adapters hear of their close.
+  await loaded?.close();
   await bus.close();
   process.exit(0);
 }

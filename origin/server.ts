@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { EndCode } from '../protocol/codes.ts';
 import type { AdapterSet } from './adapters/adapter.ts';
+import type { SessionControl } from './adapters/remote/remote-metadata-adapter.ts';
+import type { RemoteStats } from './adapters/remote/remote-stats.ts';
 import { createApi } from './api.ts';
 import type { Bus } from './bus/bus.ts';
 import type { OriginConfig, Route } from './config.ts';
@@ -20,6 +22,7 @@ import { drainSessions, type DrainOptions } from './session/drain.ts';
 import { ItemHubs } from './subscriptions/item-hub.ts';
 import { Telemetry } from './telemetry.ts';
 import { handleTlcpHttp, type HttpRequestContext } from './transports/http-requests.ts';
+import { requestHeaders } from './transports/request-headers.ts';
 import { MAX_FRAME_BYTES, WS_SUBPROTOCOL, WsConnection } from './transports/websocket.ts';
 import { handleDemo } from './web/demo.ts';
 
@@ -32,11 +35,13 @@ export interface Origin {
   readonly handlers: ListenerHandlers;
   /** Refuses new sessions and moves the ones held to other shards (session/drain.ts); resolves once none is left. */
   drain(options: DrainOptions): Promise<void>;
+  /** What a metadata adapter may do to the origin's sessions (a remote one's FST and FUS). */
+  readonly sessions: SessionControl;
   /** Ends every session (END 48, so clients move at once) and stops timers; listeners are the caller's. */
   close(): void;
 }
 
-export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readonly AdapterSet[], logger: Logger): Origin {
+export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readonly AdapterSet[], logger: Logger, remoteAdapters: readonly RemoteStats[] = []): Origin {
   const telemetry = new Telemetry();
   const hubs = new ItemHubs(bus, telemetry, logger);
   const registry = new SessionRegistry({
@@ -78,7 +83,7 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
     registry,
     bus,
   });
-  const metrics = createMetrics({ telemetry, shard: config.shardId, busConnected: () => bus.status().connected });
+  const metrics = createMetrics({ telemetry, shard: config.shardId, busConnected: () => bus.status().connected, remoteAdapters });
   const dashboard = createDashboard({ telemetry, status: api.status });
   const wss = new WebSocketServer({
     noServer: true,
@@ -135,10 +140,23 @@ export function createOrigin(config: OriginConfig, bus: Bus, adapterSets: readon
       return;
     }
     const address = ctx.clientAddress(req);
-    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, socket, address, ctx, logger));
+    const headers = requestHeaders(req);
+    wss.handleUpgrade(req, socket, head, (ws) => new WsConnection(ws, socket, address, headers, ctx, logger));
   };
 
   return {
+    sessions: {
+      endSession(sessionId, code, message) {
+        const found = registry.lookup(sessionId);
+        if (!found.found) return false;
+        found.session.end(code, message);
+        return true;
+      },
+      endSubscription(sessionId, subscriptionId) {
+        const found = registry.lookup(sessionId);
+        return found.found && found.session.deleteSubscription(subscriptionId);
+      },
+    },
     handlers: {
       onRequest,
       onUpgrade,

@@ -41,6 +41,10 @@ export class Telemetry {
   /** Requests naming a session of another shard: each one is a routing mistake upstream. */
   wrongInstance = 0;
   messagesReceived = 0;
+  /** Updates on-demand data adapters sent (published into the bus by this shard). */
+  adapterUpdates = 0;
+  /** Of those, updates the bus could not take (Redis away). */
+  adapterUpdatesLost = 0;
   readonly recentErrors: RecentError[] = [];
 
   error(code: number | string, message: string): void {

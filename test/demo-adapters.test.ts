@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AdapterError, type AdapterSet, type ClientContext } from '../origin/adapters/adapter.ts';
-import { createDemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
+import { AdapterError, type MessageRequest } from '../origin/adapters/adapter.ts';
+import { createDemoAdapterSet, type DemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
 import { QUOTE_FIELDS, runQuoteFeed } from '../origin/adapters/demo/quotes.ts';
 import type { Bus, ItemEvent } from '../origin/bus/bus.ts';
 import { EmbeddedBus } from '../origin/bus/embedded.ts';
@@ -8,9 +8,13 @@ import { RedisBus } from '../origin/bus/redis.ts';
 import { until } from './support/bus-contract.ts';
 import { startRedis } from './support/redis.ts';
 
-const ctx: ClientContext = { sessionId: 's1.x', user: 'ann', clientIp: '203.0.113.7' };
+const ctx: Omit<MessageRequest, 'message'> = { sessionId: 's1.x', user: 'ann', clientIp: '203.0.113.7' };
+const message = (set: DemoAdapterSet, text: string) => Promise.resolve(set.metadata.notifyUserMessage({ ...ctx, message: text }));
+const itemsOf = (set: DemoAdapterSet, group: string, dataAdapter: string) => set.metadata.getItems({ user: null, sessionId: 's1.x', group, dataAdapter });
+const fieldsOf = (set: DemoAdapterSet, schema: string, dataAdapter: string, items: string[]) =>
+  set.metadata.getSchema({ user: null, sessionId: 's1.x', group: items.join(' '), dataAdapter, items, schema });
 
-const running: Array<{ set: AdapterSet; bus: Bus }> = [];
+const running: Array<{ set: DemoAdapterSet; bus: Bus }> = [];
 function startDemo(bus: Bus = new EmbeddedBus({ historySize: 100 })) {
   const set = createDemoAdapterSet();
   for (const adapter of set.dataAdapters.values()) adapter.start(bus);
@@ -54,26 +58,26 @@ describe('DEMO metadata', () => {
     const { set } = startDemo();
     expect(set.name).toBe('DEMO');
     expect(set.defaultDataAdapter).toBe('FEED');
-    expect(set.metadata.itemsOf('item1 item2 item30', 'QUOTE_ADAPTER')).toEqual(['item1', 'item2', 'item30']);
-    expect(set.metadata.fieldsOf(QUOTE_FIELDS.join(' '), 'QUOTE_ADAPTER', ['item1'])).toEqual([...QUOTE_FIELDS]);
-    expect(set.metadata.itemsOf('chat_room', 'CHAT_ROOM')).toEqual(['chat_room']);
-    expect(set.metadata.fieldsOf('message raw_timestamp IP', 'CHAT_ROOM', ['chat_room'])).toHaveLength(3);
-    expect(set.metadata.itemsOf('portfolio1', 'PORTFOLIO_ADAPTER')).toEqual(['portfolio1']);
-    expect(set.metadata.fieldsOf('key command qty', 'PORTFOLIO_ADAPTER', ['portfolio1'])).toEqual(['key', 'command', 'qty']);
+    expect(itemsOf(set, 'item1 item2 item30', 'QUOTE_ADAPTER')).toEqual(['item1', 'item2', 'item30']);
+    expect(fieldsOf(set, QUOTE_FIELDS.join(' '), 'QUOTE_ADAPTER', ['item1'])).toEqual([...QUOTE_FIELDS]);
+    expect(itemsOf(set, 'chat_room', 'CHAT_ROOM')).toEqual(['chat_room']);
+    expect(fieldsOf(set, 'message raw_timestamp IP', 'CHAT_ROOM', ['chat_room'])).toHaveLength(3);
+    expect(itemsOf(set, 'portfolio1', 'PORTFOLIO_ADAPTER')).toEqual(['portfolio1']);
+    expect(fieldsOf(set, 'key command qty', 'PORTFOLIO_ADAPTER', ['portfolio1'])).toEqual(['key', 'command', 'qty']);
     // The generic feed takes any well-formed item and field, and is the default adapter.
-    expect(set.metadata.itemsOf('sensors/42 temp.room-1', '')).toEqual(['sensors/42', 'temp.room-1']);
-    expect(set.metadata.fieldsOf('celsius humidity', 'FEED', ['sensors/42'])).toEqual(['celsius', 'humidity']);
+    expect(itemsOf(set, 'sensors/42 temp.room-1', '')).toEqual(['sensors/42', 'temp.room-1']);
+    expect(fieldsOf(set, 'celsius humidity', 'FEED', ['sensors/42'])).toEqual(['celsius', 'humidity']);
   });
 
   it('refuses what does not exist with the TLCP subscription codes', () => {
     const { set } = startDemo();
-    expect(refusal(() => set.metadata.itemsOf('item1', 'NO_SUCH'))).toBe(17);
-    expect(refusal(() => set.metadata.itemsOf('item31', 'QUOTE_ADAPTER'))).toBe(21);
-    expect(refusal(() => set.metadata.itemsOf('  ', 'QUOTE_ADAPTER'))).toBe(21);
-    expect(refusal(() => set.metadata.itemsOf('bad,name', 'FEED'))).toBe(21);
-    expect(refusal(() => set.metadata.fieldsOf('last_price volume', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
-    expect(refusal(() => set.metadata.fieldsOf('', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
-    expect(refusal(() => set.metadata.fieldsOf('a|b', 'FEED', ['x']))).toBe(23);
+    expect(refusal(() => itemsOf(set, 'item1', 'NO_SUCH'))).toBe(17);
+    expect(refusal(() => itemsOf(set, 'item31', 'QUOTE_ADAPTER'))).toBe(21);
+    expect(refusal(() => itemsOf(set, '  ', 'QUOTE_ADAPTER'))).toBe(21);
+    expect(refusal(() => itemsOf(set, 'bad,name', 'FEED'))).toBe(21);
+    expect(refusal(() => fieldsOf(set, 'last_price volume', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
+    expect(refusal(() => fieldsOf(set, '', 'QUOTE_ADAPTER', ['item1']))).toBe(23);
+    expect(refusal(() => fieldsOf(set, 'a|b', 'FEED', ['x']))).toBe(23);
   });
 
   it('allows each demo item only the modes its demo uses it in', () => {
@@ -88,7 +92,7 @@ describe('DEMO metadata', () => {
 
   it('refuses messages it does not understand', async () => {
     const { set } = startDemo();
-    expect(await refusalOf(set.metadata.onMessage(ctx, 'HELLO'))).toBe(-1);
+    expect(await refusalOf(message(set, 'HELLO'))).toBe(-1);
   });
 });
 
@@ -182,7 +186,7 @@ describe('QUOTE_ADAPTER feed', () => {
 describe('CHAT_ROOM', () => {
   it('publishes CHAT|<text> with the sender address, answering an empty MSGDONE', async () => {
     const { set, bus } = startDemo();
-    expect(await set.metadata.onMessage(ctx, 'CHAT|hello | world')).toBe('');
+    expect(await message(set, 'CHAT|hello | world')).toBe('');
     const { snapshot } = await bus.watch('chat_room', () => {});
     expect(snapshot.history).toHaveLength(1);
     expect(snapshot.history[0].fields).toMatchObject({ message: 'hello | world', IP: '203.0.113.7', nick: 'ann' });
@@ -197,10 +201,10 @@ describe('PORTFOLIO_ADAPTER', () => {
     expect(await rowsOf(bus, 'portfolio2')).toEqual({ item5: '800', item21: '150' });
     const events: ItemEvent[] = [];
     await bus.watch('portfolio2', (e) => events.push(e));
-    expect(await set.metadata.onMessage(ctx, 'BUY|portfolio2|item3|100')).toBe('');
-    await set.metadata.onMessage(ctx, 'BUY|portfolio2|item3|50');
-    await set.metadata.onMessage(ctx, 'SELL|portfolio2|item5|300');
-    await set.metadata.onMessage(ctx, 'SELL|portfolio2|item21|1000');
+    expect(await message(set, 'BUY|portfolio2|item3|100')).toBe('');
+    await message(set, 'BUY|portfolio2|item3|50');
+    await message(set, 'SELL|portfolio2|item5|300');
+    await message(set, 'SELL|portfolio2|item21|1000');
     expect(events.map((e) => [e.fields.key, e.fields.command, e.fields.qty])).toEqual([
       ['item3', 'ADD', '100'],
       ['item3', 'UPDATE', '150'],
@@ -212,7 +216,7 @@ describe('PORTFOLIO_ADAPTER', () => {
 
   it('refuses malformed orders, unknown portfolios and stocks, and selling what is not held', async () => {
     const { set } = startDemo();
-    const order = (m: string) => refusalOf(set.metadata.onMessage(ctx, m));
+    const order = (m: string) => refusalOf(message(set, m));
     expect(await order('BUY|portfolio1|item3')).toBe(-1);
     expect(await order('BUY|portfolio1|item3|-5')).toBe(-1);
     expect(await order('BUY|portfolio1|item3|1.5')).toBe(-1);
@@ -227,7 +231,7 @@ describe('PORTFOLIO_ADAPTER', () => {
       const shards = [0, 1, 2].map(() => startDemo(new RedisBus({ url: redis.url, historySize: 100 })));
       await new Promise((r) => setTimeout(r, 300));
       const orders = shards.flatMap(({ set }) =>
-        Array.from({ length: 20 }, () => set.metadata.onMessage(ctx, 'BUY|portfolio1|item9|10')),
+        Array.from({ length: 20 }, () => message(set, 'BUY|portfolio1|item9|10')),
       );
       await Promise.all(orders);
       const late = new RedisBus({ url: redis.url, historySize: 100 });

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       maxItemsPerSession: 10_000,
       maxSessions: 100_000,
       drain: { ratePerSecond: 100, graceMs: 600_000 },
+      adapters: null,
     });
   });
 
@@ -87,6 +88,7 @@ describe('loadConfig', () => {
       maxItemsPerSession: 3000,
       maxSessions: 2000,
       drain: { ratePerSecond: 25, graceMs: 30_000 },
+      adapters: null,
     });
   });
 

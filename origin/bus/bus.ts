@@ -57,6 +57,10 @@ export interface ItemWatch {
   close(): void;
 }
 
+export interface ExclusiveOptions {
+  readonly onWaiting?: () => void;
+}
+
 export interface Bus {
   /** Events kept per item for DISTINCT snapshots: a watcher's local copy keeps as many. */
   readonly historySize: number;
@@ -78,9 +82,10 @@ export interface Bus {
   watch(item: string, onEvent: (event: ItemEvent) => void, options?: { readonly signal?: AbortSignal }): Promise<ItemWatch>;
   /**
    * Runs `task` on exactly one process of the cluster at a time (the demo feed runs once, not once
-   * per shard). Returns a function that stops taking part.
+   * per shard). Returns a function that stops taking part. `onWaiting` hears each try that found
+   * another holder.
    */
-  runExclusive(name: string, task: (signal: AbortSignal) => void): () => void;
+  runExclusive(name: string, task: (signal: AbortSignal) => void, options?: ExclusiveOptions): () => void;
   status(): BusStatus;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * subscriber gets.
  */
 import type { Logger } from 'pino';
-import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemWatch } from './bus.ts';
+import { BusUnavailableError, type Bus, type BusStatus, type ExclusiveOptions, type FieldValues, type ItemEvent, type ItemWatch } from './bus.ts';
 import { ItemState, freezeClearEvent, freezeEvent, notifyWatchers } from './item-state.ts';
 
 interface HeldItem {
@@ -67,12 +67,13 @@ export class EmbeddedBus implements Bus {
     return this.#items.size;
   }
 
-  runExclusive(name: string, task: (signal: AbortSignal) => void): () => void {
+  runExclusive(name: string, task: (signal: AbortSignal) => void, options: ExclusiveOptions = {}): () => void {
     const queue = this.#contenders.get(name) ?? [];
     this.#contenders.set(name, queue);
     const contender: Contender = { task, controller: null };
     queue.push(contender);
     if (queue.length === 1) this.#startHead(name);
+    else options.onWaiting?.();
     return () => {
       const index = queue.indexOf(contender);
       if (index < 0) return;

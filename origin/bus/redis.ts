@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { BusUnavailableError, type Bus, type BusStatus, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
+import { BusUnavailableError, type Bus, type BusStatus, type ExclusiveOptions, type FieldValues, type ItemEvent, type ItemSnapshot, type ItemWatch } from './bus.ts';
 import { formatFeedPosition } from '../../protocol/feed-position.ts';
 import {
   COMMAND_FIELD,
@@ -221,7 +221,7 @@ export class RedisBus implements Bus {
     return { snapshot: held.state.snapshot(), close };
   }
 
-  runExclusive(name: string, task: (signal: AbortSignal) => void): () => void {
+  runExclusive(name: string, task: (signal: AbortSignal) => void, options: ExclusiveOptions = {}): () => void {
     const key = `${this.#prefix}lock:${name}`;
     const token = randomUUID();
     const ttl = this.#lockTtlMs;
@@ -258,12 +258,14 @@ export class RedisBus implements Bus {
           }
           confirmed();
           controller = new AbortController();
-          this.#logger?.info({ name }, 'exclusive task acquired its lock');
+          this.#logger?.debug({ name }, 'exclusive task acquired its lock');
           try {
             task(controller.signal);
           } catch (err) {
             this.#logger?.error({ err, name }, 'exclusive task failed to start');
           }
+        } else {
+          options.onWaiting?.();
         }
       } catch {
         // Redis unreachable: the watchdog decides whether the task may keep running.

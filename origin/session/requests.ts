@@ -7,9 +7,9 @@ import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, isRequestId, parseParams, scanParam, type Params } from '../../protocol/request.ts';
-import { AdapterError, type AdapterSet, type SubscriptionMode } from '../adapters/adapter.ts';
-import { schemaOf, type ItemHub } from '../subscriptions/item-hub.ts';
-import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, type SubscriptionSpec } from '../subscriptions/subscription.ts';
+import { AdapterError, isOnDemand, type AdapterSet, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
+import { schemaOf, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
+import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, capFrequency, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
 import type { Session, SessionServices } from './session.ts';
@@ -37,7 +37,17 @@ const ITEMS_LOAD_TIMEOUT_MS = 4_000;
  * backoff, so an immediate answer would turn every refused client into a tight request loop.
  */
 const OVERLOADED_ANSWER_DELAY_MS = 1_000;
+/**
+ * How long the origin waits for a metadata adapter's answer (an in-process one that never settles;
+ * remote adapters have their own `timeout`): the client then hears the failure code.
+ */
+const METADATA_TIMEOUT_MS = 10_000;
 const MODES: readonly SubscriptionMode[] = ['MERGE', 'DISTINCT', 'COMMAND', 'RAW'];
+/**
+ * Item names a metadata adapter may hand out: they become bus keys and channels (Redis hash tags
+ * are braces) and travel in no TLCP line, so only blanks, braces and control characters are out.
+ */
+const ADAPTER_ITEM_NAME = /^[^\s{}\x00-\x1f\x7f]{1,512}$/;
 const SEQUENCE_NAME = /^[A-Za-z0-9_]{1,64}$/;
 
 export interface TlcpContext {
@@ -48,7 +58,7 @@ export interface TlcpContext {
   /** Refused creates and binds are recorded as recent errors for the dashboard. */
   readonly telemetry: Telemetry;
   readonly logger: Logger;
-  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed'>;
+  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification'>;
 }
 
 export type Refusal = { readonly code: number; readonly message: string };
@@ -63,7 +73,14 @@ export interface Opening {
  * create_session or bind_session: reads the request line and opens a session (create) or finds
  * the one `sessionId` names (bind; the transport says which id the request names).
  */
-export async function openOrFind(ctx: TlcpContext, name: 'create_session' | 'bind_session', line: string, clientIp: string, sessionId: string | null): Promise<Opening | Refusal> {
+export async function openOrFind(
+  ctx: TlcpContext,
+  name: 'create_session' | 'bind_session',
+  line: string,
+  clientIp: string,
+  sessionId: string | null,
+  httpHeaders: Readonly<Record<string, string>> = {},
+): Promise<Opening | Refusal> {
   let params: Params;
   let options: StreamOptions;
   try {
@@ -73,7 +90,7 @@ export async function openOrFind(ctx: TlcpContext, name: 'create_session' | 'bin
     return { code: ConErr.MALFORMED, message: (err as Error).message };
   }
   if (name === 'create_session') {
-    const opened = await openSession(ctx, params, clientIp);
+    const opened = await openSession(ctx, params, clientIp, httpHeaders);
     return 'id' in opened ? { session: opened, options } : opened;
   }
   if (sessionId === null) return { code: ConErr.MALFORMED, message: 'missing LS_session' };
@@ -102,7 +119,7 @@ export async function answerLine(ctx: TlcpContext, name: 'control' | 'msg', line
 }
 
 /** create_session: authenticates and registers a session (not yet bound). */
-async function openSession(ctx: TlcpContext, params: Params, clientIp: string): Promise<Session | Refusal> {
+async function openSession(ctx: TlcpContext, params: Params, clientIp: string, httpHeaders: Readonly<Record<string, string>>): Promise<Session | Refusal> {
   const r = new ParamReader(params);
   // A draining origin answers as a full one: the edge places the create on another shard.
   if (ctx.registry.full || ctx.registry.admission === 'draining') {
@@ -112,15 +129,52 @@ async function openSession(ctx: TlcpContext, params: Params, clientIp: string): 
   const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
   const adapterSet = ctx.adapterSets.get(setName);
   if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
+  const { metadata } = adapterSet;
   const user = r.string('LS_user');
+  let wantsTablesNotification = false;
   try {
-    await adapterSet.metadata.authenticate(user, r.string('LS_password'), clientIp);
+    const grant = await withDeadline(metadata.notifyUser({ user, password: r.string('LS_password'), clientIp, httpHeaders }), 'notifyUser');
+    wantsTablesNotification = grant?.wantsTablesNotification === true;
   } catch (err) {
-    if (err instanceof AdapterError) return { code: err.code, message: err.message };
-    ctx.logger.error({ err }, 'metadata adapter failed to authenticate');
-    return { code: ConErr.ADAPTER_FAILURE, message: 'metadata adapter failure' };
+    return metadataRefusal(ctx, err, 'notifyUser', ConErr.ADAPTER_FAILURE);
   }
-  return ctx.registry.create(clientIp, user, ctx.services(adapterSet));
+  const services = ctx.services(adapterSet);
+  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification });
+  if (metadata.notifyNewSession) {
+    const properties: Record<string, string> = { REMOTE_IP: clientIp, LOCAL_SERVER: services.serverName };
+    if (httpHeaders['user-agent'] !== undefined) properties.USER_AGENT = httpHeaders['user-agent'];
+    try {
+      await withDeadline(metadata.notifyNewSession({ sessionId: session.id, user, clientIp, properties }), 'notifyNewSession');
+    } catch (err) {
+      session.close();
+      return metadataRefusal(ctx, err, 'notifyNewSession', ConErr.ADAPTER_FAILURE);
+    }
+  }
+  session.announced();
+  return session;
+}
+
+/** A metadata adapter's refusal as the protocol's code; anything unexpected is logged as a failure. */
+function metadataRefusal(ctx: Pick<TlcpContext, 'logger'>, err: unknown, call: string, failureCode: number): Refusal {
+  if (err instanceof AdapterError) return { code: err.code, message: err.message };
+  ctx.logger.error({ err, call }, 'metadata adapter failed');
+  return { code: failureCode, message: `metadata adapter failure (${call})` };
+}
+
+/** An adapter's answer, or a failure once METADATA_TIMEOUT_MS have passed. */
+async function withDeadline<T>(answer: T | Promise<T>, call: string): Promise<T> {
+  if (!(answer instanceof Promise)) return answer;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      answer,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`${call} not answered within ${METADATA_TIMEOUT_MS} ms`)), METADATA_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A finished control or msg line: the answer (null: none, LS_ack=false) and what to do once it is out. */
@@ -236,27 +290,12 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   const dataAdapterName = r.string('LS_data_adapter') ?? adapterSet.defaultDataAdapter;
   const dataAdapter = adapterSet.dataAdapters.get(dataAdapterName);
   if (!dataAdapter) return { code: ReqErr.BAD_DATA_ADAPTER, message: `no data adapter ${dataAdapterName}` };
-  const items = adapterSet.metadata.itemsOf(group, dataAdapterName);
-  if (items.length === 0) return { code: ReqErr.BAD_GROUP, message: 'empty group' };
-  // Before the schema is resolved against the items: that work grows with both.
-  const maxItems = session.maxItemsPerSubscription;
-  if (items.length > maxItems) return { code: ReqErr.LIMIT, message: `too many items in one subscription (at most ${maxItems})` };
-  const resolved = adapterSet.metadata.fieldsOf(schemaName, dataAdapterName, items);
-  if (resolved.length === 0) return { code: ReqErr.BAD_SCHEMA, message: 'empty schema' };
-  if (resolved.length > MAX_SCHEMA_FIELDS) return { code: ReqErr.LIMIT, message: `too many fields in one subscription (at most ${MAX_SCHEMA_FIELDS})` };
-  const fields = positioned ? [...resolved, FEED_POSITION_FIELD] : resolved;
-  for (const item of items) {
-    if (!dataAdapter.allowsMode(item, mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${item}` };
-  }
-  if (mode === 'COMMAND' && !fields.includes('key')) return { code: ReqErr.NO_KEY_FIELD, message: 'COMMAND needs a key field' };
-  if (mode === 'COMMAND' && !fields.includes('command')) return { code: ReqErr.NO_COMMAND_FIELD, message: 'COMMAND needs a command field' };
 
   const snapshotParam = r.string('LS_snapshot') ?? 'false';
   let snapshot: boolean | number;
   if (snapshotParam === 'true' || snapshotParam === 'false') snapshot = snapshotParam === 'true';
   else if (/^\d{1,9}$/.test(snapshotParam) && mode === 'DISTINCT') snapshot = Number(snapshotParam);
   else return { code: ReqErr.MALFORMED, message: 'LS_snapshot must be true, false or a length (DISTINCT)' };
-
   const frequency = readFrequency(r);
   const unfiltered = frequency === 'unfiltered';
   if (unfiltered && mode === 'RAW') return { code: ReqErr.MALFORMED, message: 'RAW is unfiltered already' };
@@ -265,28 +304,107 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   if (bufferParam === 'unlimited') bufferSize = MAX_BUFFER;
   else if (bufferParam !== null) bufferSize = Math.min(Math.max(1, r.requiredInt('LS_requested_buffer_size')), MAX_BUFFER);
 
-  const spec: SubscriptionSpec = {
-    id,
-    mode,
-    schema: schemaOf(fields),
-    snapshot,
-    maxFrequency: mode === 'MERGE' && typeof frequency === 'number' ? frequency : null,
-    unfiltered,
-    bufferSize,
-  };
-  const reservation = session.reserveSubscription(id, items.length);
+  // The id first: the metadata adapter may take a while, and a delete meanwhile must find it.
+  const reservation = session.reserveSubscription(id);
   if (reservation === 'duplicate') return { code: ReqErr.BAD_SUBSCRIPTION_ID, message: `subscription ${id} already exists` };
   if (reservation === 'subscription-limit') return { code: ReqErr.LIMIT, message: 'too many subscriptions in this session' };
-  if (reservation === 'item-limit') return { code: ReqErr.LIMIT, message: 'too many subscribed items in this session' };
+  let table: TableInfo | null = null;
   let acquired: ItemHub[];
   try {
-    acquired = await session.hubs.acquireAll(items, ITEMS_LOAD_TIMEOUT_MS);
+    const { metadata } = adapterSet;
+    const request = { user: session.user, sessionId: session.id, group, dataAdapter: dataAdapterName };
+    const items = [...(await withDeadline(metadata.getItems(request), 'getItems'))];
+    if (items.length === 0) return abandon(session, id, { code: ReqErr.BAD_GROUP, message: 'empty group' });
+    const badItem = items.find((item) => typeof item !== 'string' || !ADAPTER_ITEM_NAME.test(item));
+    if (badItem !== undefined) return abandon(session, id, { code: ReqErr.BAD_GROUP, message: 'the metadata adapter named an item with blanks, braces or control characters' });
+    // Before the schema is resolved against the items: that work grows with both.
+    const maxItems = session.maxItemsPerSubscription;
+    if (items.length > maxItems) return abandon(session, id, { code: ReqErr.LIMIT, message: `too many items in one subscription (at most ${maxItems})` });
+    if (!session.countItems(id, items.length)) return abandon(session, id, { code: ReqErr.LIMIT, message: 'too many subscribed items in this session' });
+    const resolved = [...(await withDeadline(metadata.getSchema({ ...request, schema: schemaName, items }), 'getSchema'))];
+    if (resolved.length === 0) return abandon(session, id, { code: ReqErr.BAD_SCHEMA, message: 'empty schema' });
+    if (resolved.length > MAX_SCHEMA_FIELDS) return abandon(session, id, { code: ReqErr.LIMIT, message: `too many fields in one subscription (at most ${MAX_SCHEMA_FIELDS})` });
+    const fields = positioned ? [...resolved, FEED_POSITION_FIELD] : resolved;
+    if (mode === 'COMMAND' && !fields.includes('key')) return abandon(session, id, { code: ReqErr.NO_KEY_FIELD, message: 'COMMAND needs a key field' });
+    if (mode === 'COMMAND' && !fields.includes('command')) return abandon(session, id, { code: ReqErr.NO_COMMAND_FIELD, message: 'COMMAND needs a command field' });
+
+    const distinct = [...new Set(items)];
+    const limits = metadata.getItemLimits
+      ? await withDeadline(metadata.getItemLimits({ user: session.user, sessionId: session.id, dataAdapter: dataAdapterName, items: distinct }), 'getItemLimits')
+      : [];
+    const granted = grantedLimits(distinct, limits, mode);
+    if ('code' in granted) return abandon(session, id, granted);
+    if (unfiltered && granted.maxFrequency !== null) return abandon(session, id, { code: ReqErr.UNFILTERED_NOT_ALLOWED, message: 'unfiltered dispatching is not allowed for these items' });
+    if (mode === 'DISTINCT' && granted.distinctSnapshotLength !== null && snapshot !== false) {
+      snapshot = snapshot === true ? granted.distinctSnapshotLength : Math.min(snapshot, granted.distinctSnapshotLength);
+    }
+    const maxFrequency = mode === 'MERGE' ? capFrequency(typeof frequency === 'number' ? frequency : null, granted.maxFrequency) : null;
+    if (granted.bufferSize !== null) bufferSize = Math.min(bufferSize, granted.bufferSize);
+
+    if (session.wantsTablesNotification && metadata.notifyNewTables) {
+      table = { subscriptionId: id, mode, group, dataAdapter: dataAdapterName, schema: schemaName, items };
+      await withDeadline(metadata.notifyNewTables({ user: session.user, sessionId: session.id, tables: [table] }), 'notifyNewTables');
+    }
+
+    const spec: SubscriptionSpec = {
+      id,
+      mode,
+      schema: schemaOf(fields),
+      snapshot,
+      maxFrequency,
+      frequencyCap: mode === 'MERGE' ? granted.maxFrequency : null,
+      unfiltered,
+      bufferSize,
+    };
+    const onDemand = isOnDemand(dataAdapter);
+    const refs: ItemRef[] = items.map((item) =>
+      onDemand ? { busItem: `${adapterSet.name}/${dataAdapterName}/${item}`, feed: { adapter: dataAdapter, item } } : { busItem: item },
+    );
+    try {
+      acquired = await session.hubs.acquireAll(refs, ITEMS_LOAD_TIMEOUT_MS);
+    } catch (err) {
+      session.abandonSubscription(id);
+      if (table) session.tableClosed(table);
+      return { code: ReqErr.INTERNAL, message: `items unavailable: ${(err as Error).message}` };
+    }
+    session.startSubscription(spec, acquired, table);
+    return null;
   } catch (err) {
     session.abandonSubscription(id);
-    return { code: ReqErr.INTERNAL, message: `items unavailable: ${(err as Error).message}` };
+    if (err instanceof AdapterError) return { code: err.code, message: err.message };
+    session.logger.error({ err, session: session.id }, 'metadata adapter failed on a subscription');
+    return { code: ReqErr.ADAPTER_FAILURE, message: 'metadata adapter failure' };
   }
-  session.startSubscription(spec, acquired);
-  return null;
+}
+
+function abandon(session: Session, id: number, refusal: Refusal): Refusal {
+  session.abandonSubscription(id);
+  return refusal;
+}
+
+interface GrantedLimits {
+  readonly maxFrequency: number | null;
+  readonly bufferSize: number | null;
+  readonly distinctSnapshotLength: number | null;
+}
+
+/** The tightest of the items' limits; a mode any item refuses refuses the subscription. */
+function grantedLimits(items: readonly string[], limits: readonly ItemLimits[], mode: SubscriptionMode): GrantedLimits | Refusal {
+  if (limits.length === 0) return { maxFrequency: null, bufferSize: null, distinctSnapshotLength: null };
+  if (limits.length !== items.length) throw new Error(`getItemLimits answered for ${limits.length} items, asked for ${items.length}`);
+  let maxFrequency: number | null = null;
+  let bufferSize: number | null = null;
+  let distinctSnapshotLength: number | null = null;
+  const tighter = (current: number | null, next: number | undefined, floor: number) =>
+    next === undefined || !Number.isFinite(next) || next < floor ? current : current === null ? next : Math.min(current, next);
+  for (const [i, limit] of limits.entries()) {
+    if (limit.modes && !limit.modes.includes(mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${items[i]}` };
+    // Zero or less means no limit, as Lightstreamer's item and user data have it.
+    maxFrequency = tighter(maxFrequency, limit.maxFrequency !== undefined && limit.maxFrequency > 0 ? Math.max(limit.maxFrequency, MIN_MAX_FREQUENCY) : undefined, MIN_MAX_FREQUENCY);
+    bufferSize = tighter(bufferSize, limit.bufferSize !== undefined && limit.bufferSize > 0 ? Math.floor(limit.bufferSize) : undefined, 1);
+    distinctSnapshotLength = tighter(distinctSnapshotLength, limit.distinctSnapshotLength !== undefined ? Math.floor(limit.distinctSnapshotLength) : undefined, 0);
+  }
+  return { maxFrequency, bufferSize, distinctSnapshotLength };
 }
 
 function readFrequency(r: ParamReader): number | null | 'unfiltered' {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode } from '../../protocol/codes.ts';
-import type { AdapterSet, ClientContext } from '../adapters/adapter.ts';
+import type { AdapterSet, TableInfo } from '../adapters/adapter.ts';
 import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
 import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
 import { Subscription, type SubscriptionOutput, type SubscriptionSpec, type WriteBudget } from '../subscriptions/subscription.ts';
@@ -51,6 +51,8 @@ export interface SessionServices {
   readonly logger: Logger;
   readonly hubs: ItemHubs;
   readonly adapterSet: AdapterSet;
+  /** The metadata adapter asked to hear of this session's subscriptions (notifyNewTables). */
+  readonly wantsTablesNotification: boolean;
   /** The registry forgets the session. */
   onClosed(session: Session): void;
 }
@@ -91,7 +93,11 @@ export class Session implements SubscriptionOutput {
   readonly #subs = new Map<number, Subscription>();
   readonly #hubsOf = new Map<number, ItemHub[]>();
   /** Adds waiting for their items, with their item count; `deleted` once a delete arrived meanwhile. */
-  readonly #pending = new Map<number, { readonly items: number; deleted: boolean }>();
+  readonly #pending = new Map<number, { items: number; deleted: boolean }>();
+  /** Subscriptions the metadata adapter was told of, to be told of their end. */
+  readonly #tables = new Map<number, TableInfo>();
+  /** The metadata adapter accepted the session (notifyNewSession): it hears of its close. */
+  #announced = false;
   /** Items of the subscriptions and of the adds pending. */
   #itemCount = 0;
   readonly #held = new Set<Subscription>();
@@ -119,6 +125,19 @@ export class Session implements SubscriptionOutput {
 
   get adapterSet(): AdapterSet {
     return this.services.adapterSet;
+  }
+
+  get logger(): Logger {
+    return this.services.logger;
+  }
+
+  get wantsTablesNotification(): boolean {
+    return this.services.wantsTablesNotification;
+  }
+
+  /** The metadata adapter knows of the session now: its close will be notified. */
+  announced(): void {
+    this.#announced = true;
   }
 
   /** Attaches a new stream, replacing the current one quietly, and starts writing to it. */
@@ -210,33 +229,55 @@ export class Session implements SubscriptionOutput {
   }
 
   /**
-   * Registers an add of `items` items while they are fetched, so a delete arriving meanwhile is
+   * Registers an add while its items are resolved and fetched, so a delete arriving meanwhile is
    * honoured; adds still pending count toward the limits, or a burst of them could overshoot them.
    */
-  reserveSubscription(id: number, items: number): 'reserved' | 'duplicate' | 'subscription-limit' | 'item-limit' {
+  reserveSubscription(id: number): 'reserved' | 'duplicate' | 'subscription-limit' {
     if (this.#subs.has(id) || this.#pending.has(id)) return 'duplicate';
     if (this.#subs.size + this.#pending.size >= this.services.maxSubscriptions) return 'subscription-limit';
-    if (this.#itemCount + items > this.services.maxItems) return 'item-limit';
-    this.#pending.set(id, { items, deleted: false });
-    this.#itemCount += items;
+    this.#pending.set(id, { items: 0, deleted: false });
     return 'reserved';
   }
 
+  /** Counts a reserved add's items toward the session's limit; false when they do not fit. */
+  countItems(id: number, items: number): boolean {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return false;
+    if (this.#itemCount + items > this.services.maxItems) return false;
+    pending.items += items;
+    this.#itemCount += items;
+    return true;
+  }
+
   /** Completes an add: snapshot and live data start now, unless it was deleted meanwhile. */
-  startSubscription(spec: SubscriptionSpec, hubs: ItemHub[]): void {
+  startSubscription(spec: SubscriptionSpec, hubs: ItemHub[], table: TableInfo | null): void {
     const pending = this.#pending.get(spec.id);
     this.#pending.delete(spec.id);
     if (this.#closed || pending === undefined || pending.deleted) {
       if (pending !== undefined) this.#itemCount -= pending.items;
       for (const hub of hubs) this.services.hubs.release(hub);
+      if (table) this.tableClosed(table);
       if (pending?.deleted && !this.#closed) this.emit(n.unsub(spec.id));
       return;
     }
     const sub = new Subscription(spec, this);
     this.#subs.set(spec.id, sub);
     this.#hubsOf.set(spec.id, hubs);
+    if (table) this.#tables.set(spec.id, table);
     this.services.telemetry.subscriptions++;
     sub.start(hubs);
+  }
+
+  /** Tells the metadata adapter a subscription it was told of is over. */
+  tableClosed(table: TableInfo): void {
+    const { metadata } = this.services.adapterSet;
+    if (!metadata.notifyTablesClose) return;
+    const log = (err: unknown) => this.services.logger.error({ err, session: this.id }, 'metadata adapter failed on notifyTablesClose');
+    try {
+      Promise.resolve(metadata.notifyTablesClose({ user: this.user, sessionId: this.id, tables: [table] })).catch(log);
+    } catch (err) {
+      log(err);
+    }
   }
 
   /** An add that could not complete: forget its reservation. */
@@ -272,10 +313,9 @@ export class Session implements SubscriptionOutput {
   submitMessage(message: ClientMessage): string | null {
     this.services.telemetry.messagesReceived++;
     if (!this.#messages) {
-      const { services, id } = this;
-      const context: ClientContext = { sessionId: id, user: this.user, clientIp: this.clientIp };
+      const { services, id, user, clientIp } = this;
       this.#messages = new MessageSequencer(
-        (text) => services.adapterSet.metadata.onMessage(context, text),
+        async (message) => services.adapterSet.metadata.notifyUserMessage({ user, sessionId: id, clientIp, message }),
         (line) => this.emit(line),
         (err) => services.logger.error({ err, session: id }, 'message adapter failed'),
       );
@@ -318,6 +358,7 @@ export class Session implements SubscriptionOutput {
     this.#messages?.close();
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
     this.services.onClosed(this);
+    if (this.#announced) this.#notifyClose();
   }
 
   /** Periodic duties, driven by the registry's sweep. */
@@ -338,7 +379,23 @@ export class Session implements SubscriptionOutput {
     }
   }
 
+  #notifyClose(): void {
+    const { metadata } = this.services.adapterSet;
+    if (!metadata.notifySessionClose) return;
+    const log = (err: unknown) => this.services.logger.error({ err, session: this.id }, 'metadata adapter failed on notifySessionClose');
+    try {
+      Promise.resolve(metadata.notifySessionClose(this.id)).catch(log);
+    } catch (err) {
+      log(err);
+    }
+  }
+
   #removeSubscription(sub: Subscription): void {
+    const table = this.#tables.get(sub.id);
+    if (table) {
+      this.#tables.delete(sub.id);
+      this.tableClosed(table);
+    }
     sub.stop();
     this.#subs.delete(sub.id);
     this.#held.delete(sub);

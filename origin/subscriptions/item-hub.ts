@@ -7,9 +7,20 @@ import type { Logger } from 'pino';
 import type { Bus, FieldValues, ItemEvent, ItemWatch } from '../bus/bus.ts';
 import { ItemState, fieldValues, rowCommandOf } from '../bus/item-state.ts';
 import type { Telemetry } from '../telemetry.ts';
+import type { DataAdapter } from '../adapters/adapter.ts';
+import { ItemFeed } from './item-feed.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
 import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
+
+/**
+ * An item as a subscription names it: its name in the bus and, for an on-demand data adapter, the
+ * adapter and its own name of the item, whose upstream the hub keeps while it lives.
+ */
+export interface ItemRef {
+  readonly busItem: string;
+  readonly feed?: { readonly adapter: DataAdapter; readonly item: string };
+}
 
 /** A subscribed item of one subscription; the hub calls it for every event, in seq order. */
 export interface ItemConsumer {
@@ -45,6 +56,7 @@ export class ItemHub {
   #frozen: FrozenState | null = null;
   /** Aborted when the hub closes: a watch still loading is given up. */
   readonly #closing = new AbortController();
+  readonly #feed: ItemFeed | null;
   readonly ready: Promise<void>;
 
   constructor(
@@ -52,12 +64,18 @@ export class ItemHub {
     bus: Bus,
     private readonly telemetry: Telemetry,
     private readonly logger: Logger,
+    source?: ItemRef['feed'],
   ) {
+    this.#feed = source ? new ItemFeed(item, source.item, source.adapter, bus, telemetry, logger) : null;
     // Events may arrive before `watch` resolves (the embedded bus registers synchronously); they are
     // held and replayed past the snapshot so the state never misses or repeats one.
     const early: ItemEvent[] = [];
-    this.ready = bus
-      .watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)), { signal: this.#closing.signal })
+    // After the feed settled: a first subscriber's snapshot is then the adapter's.
+    this.ready = (this.#feed?.settled ?? Promise.resolve())
+      .then(() => {
+        if (this.#closing.signal.aborted) throw new Error('item released');
+        return bus.watch(item, (event) => (this.#state ? this.#dispatch(event) : early.push(event)), { signal: this.#closing.signal });
+      })
       .then((watch) => {
         this.#watch = watch;
         // The bus's own bound: a shard's DISTINCT snapshots match what the bus shares with late shards.
@@ -95,6 +113,7 @@ export class ItemHub {
 
   close(): void {
     this.#closing.abort();
+    this.#feed?.close();
     this.#watch?.close();
     this.#watch = null;
   }
@@ -243,8 +262,8 @@ export class ItemHubs {
    * back and rejects, so a client gets its answer in bounded time and loads nobody waits for any
    * more are abandoned rather than left pending.
    */
-  async acquireAll(items: readonly string[], timeoutMs: number): Promise<ItemHub[]> {
-    const hubs = items.map((item) => this.#take(item));
+  async acquireAll(items: ReadonlyArray<string | ItemRef>, timeoutMs: number): Promise<ItemHub[]> {
+    const hubs = items.map((item) => (typeof item === 'string' ? this.#take({ busItem: item }) : this.#take(item)));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
@@ -263,10 +282,10 @@ export class ItemHubs {
     return hubs;
   }
 
-  #take(item: string): ItemHub {
+  #take({ busItem: item, feed }: ItemRef): ItemHub {
     let hub = this.#hubs.get(item);
     if (!hub) {
-      hub = new ItemHub(item, this.bus, this.telemetry, this.logger);
+      hub = new ItemHub(item, this.bus, this.telemetry, this.logger, feed);
       this.#hubs.set(item, hub);
       this.telemetry.items = this.#hubs.size;
       const created = hub;

@@ -54,6 +54,8 @@ export interface SubscriptionSpec {
   readonly snapshot: boolean | number;
   /** Updates per second per item, at least MIN_MAX_FREQUENCY; null = unlimited. MERGE only. */
   readonly maxFrequency: number | null;
+  /** The user's limit on the frequency (the metadata adapter's), which a reconf cannot lift. */
+  readonly frequencyCap: number | null;
   readonly unfiltered: boolean;
   /** Queue length per item while held, at most MAX_BUFFER; modes other than conflated MERGE. */
   readonly bufferSize: number;
@@ -68,6 +70,12 @@ export const DEFAULT_BUFFER = 100;
  * which Node fires at once — again and again, for every item.
  */
 export const MIN_MAX_FREQUENCY = 0.01;
+
+/** A client's requested frequency within the user's limit (null: unlimited). */
+export function capFrequency(requested: number | null, cap: number | null): number | null {
+  if (cap === null) return requested;
+  return requested === null ? cap : Math.min(requested, cap);
+}
 
 /** The lines of one item's snapshot still to be written, then (DISTINCT, COMMAND) its EOS. */
 interface PendingSnapshot {
@@ -147,7 +155,7 @@ export class Subscription {
 
   /** LS_op=reconf: a new frequency limit, confirmed with CONF. */
   reconfigure(maxFrequency: number | null): void {
-    this.#maxFrequency = this.spec.mode === 'MERGE' ? maxFrequency : null;
+    this.#maxFrequency = this.spec.mode === 'MERGE' ? capFrequency(maxFrequency, this.spec.frequencyCap) : null;
     if (this.#live) this.out.emit(this.#confLine());
   }
 

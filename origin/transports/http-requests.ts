@@ -13,6 +13,7 @@ import { isRequestName, sessionIdOf, splitBody, type RequestName } from '../../p
 import { BodyTooLarge, readBody } from '../http-body.ts';
 import { answerLine, openOrFind, type Answer, type TlcpContext } from '../session/requests.ts';
 import { HttpStream, STREAM_HEADERS } from './http-stream.ts';
+import { requestHeaders } from './request-headers.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 // Control characters other than CR, LF and TAB never occur in a TLCP body: it is binary garbage.
@@ -65,7 +66,7 @@ async function openStream(
   cors: Record<string, string>,
 ): Promise<void> {
   // The session id read as the edge reads it to route the request, or the two could disagree.
-  const opened = await openOrFind(ctx, name, line, ctx.clientAddress(req), sessionIdOf(query, line));
+  const opened = await openOrFind(ctx, name, line, ctx.clientAddress(req), sessionIdOf(query, line), name === 'create_session' ? requestHeaders(req) : {});
   if (!('session' in opened)) return refuse(res, ctx, cors, opened.code, opened.message);
   if (res.destroyed) return;
   const { session, options } = opened;

@@ -48,6 +48,8 @@ export class WsConnection implements WsCarrier {
     /** The upgraded socket under `ws`: its `drain` ends a congestion. */
     readonly socket: Duplex,
     private readonly clientIp: string,
+    /** The upgrade request's headers: what the metadata adapter hears of a create over this socket. */
+    private readonly httpHeaders: Readonly<Record<string, string>>,
     private readonly ctx: TlcpContext,
     private readonly logger: Logger,
   ) {
@@ -100,7 +102,7 @@ export class WsConnection implements WsCarrier {
       case 'create_session':
       case 'bind_session': {
         const line = frame.lines[0] ?? '';
-        const opened = await openOrFind(this.ctx, frame.name, line, this.clientIp, scanParam(line, 'LS_session') ?? this.#session?.id ?? null);
+        const opened = await openOrFind(this.ctx, frame.name, line, this.clientIp, scanParam(line, 'LS_session') ?? this.#session?.id ?? null, this.httpHeaders);
         if (!('session' in opened)) return this.#refuse(opened.code, opened.message);
         const { session, options } = opened;
         this.#session = session;

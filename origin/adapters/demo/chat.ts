@@ -4,13 +4,14 @@
  * every shard's subscribers.
  */
 import type { Bus } from '../../bus/bus.ts';
-import type { ClientContext, DataAdapter } from '../adapter.ts';
+import type { MessageRequest } from '../adapter.ts';
+import type { DemoDataAdapter } from './demo-data-adapter.ts';
 
 export const CHAT_ITEM = 'chat_room';
 export const CHAT_PREFIX = 'CHAT|';
 const FIELDS = ['message', 'raw_timestamp', 'timestamp', 'IP', 'nick'] as const;
 
-export function createChatAdapter(): DataAdapter {
+export function createChatAdapter(): DemoDataAdapter {
   return {
     name: 'CHAT_ROOM',
     hasItem: (item) => item === CHAT_ITEM,
@@ -22,7 +23,7 @@ export function createChatAdapter(): DataAdapter {
 }
 
 /** Publishes one chat line; the demo client expects an empty MSGDONE response. */
-export async function postChatMessage(bus: Bus, ctx: ClientContext, text: string): Promise<string> {
+export async function postChatMessage(bus: Bus, ctx: Pick<MessageRequest, 'user' | 'clientIp'>, text: string): Promise<string> {
   const now = new Date();
   await bus.publish(CHAT_ITEM, {
     message: text,

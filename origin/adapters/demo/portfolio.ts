@@ -9,7 +9,8 @@
  */
 import type { Bus, ItemEvent } from '../../bus/bus.ts';
 import { ItemState } from '../../bus/item-state.ts';
-import { AdapterError, type DataAdapter } from '../adapter.ts';
+import { AdapterError } from '../adapter.ts';
+import type { DemoDataAdapter } from './demo-data-adapter.ts';
 import { QUOTE_ITEMS } from './quotes.ts';
 
 export const PORTFOLIO_ITEMS = ['portfolio1', 'portfolio2'] as const;
@@ -39,7 +40,7 @@ export const ORDER_NOTHING_TO_SELL = -4;
 export const ORDER_CONTENDED = -5;
 
 export interface PortfolioDesk {
-  readonly adapter: DataAdapter;
+  readonly adapter: DemoDataAdapter;
   /** Handles `BUY|…` / `SELL|…`; resolves with the (empty) MSGDONE response the demo expects. */
   order(message: string): Promise<string>;
 }
@@ -48,7 +49,7 @@ export function createPortfolioDesk(): PortfolioDesk {
   let bus: Bus | null = null;
   let ready: Promise<Map<string, LivePortfolio>> | null = null;
 
-  const adapter: DataAdapter = {
+  const adapter: DemoDataAdapter = {
     name: 'PORTFOLIO_ADAPTER',
     hasItem: (item) => (PORTFOLIO_ITEMS as readonly string[]).includes(item),
     fieldsOf: () => FIELDS,

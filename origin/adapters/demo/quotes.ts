@@ -4,7 +4,7 @@
  * shared snapshot, so a failover continues the same prices instead of restarting them.
  */
 import type { Bus } from '../../bus/bus.ts';
-import type { DataAdapter } from '../adapter.ts';
+import type { DemoDataAdapter } from './demo-data-adapter.ts';
 
 export const QUOTE_FIELDS = [
   'stock_name',
@@ -37,7 +37,7 @@ const ITEM_SET = new Set(QUOTE_ITEMS);
 const MEAN_TICK_MS = 300;
 const SCHEDULER_MS = 25;
 
-export function createQuoteAdapter(): DataAdapter {
+export function createQuoteAdapter(): DemoDataAdapter {
   let stopFeed: (() => void) | null = null;
   return {
     name: 'QUOTE_ADAPTER',
