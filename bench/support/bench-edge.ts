@@ -6,10 +6,11 @@
  * - `wrangler-dev`: `wrangler dev` (what `npm run edge:wrangler` runs), its dev proxy in front of the
  *   Worker's workerd.
  * The Worker is the edge (worker/index.ts, with the repository's Durable Object bindings and
- * migrations), the minimal relay (support/minimal-relay-worker.ts: two sockets forwarding frames in
+ * migrations, read from its wrangler.toml), the minimal relay (support/minimal-relay-worker.ts: two sockets forwarding frames in
  * JavaScript, nothing else) or the pass-through (support/pass-through-worker.ts), which hands every
  * WebSocket upgrade to an origin and returns the origin's 101: the runtime relays that socket by itself.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,15 +79,21 @@ function wranglerToml(worker: BenchWorker, vars: Readonly<Record<string, string>
     '[vars]',
     ...Object.entries(vars).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
   ];
-  if (worker === 'edge') {
-    const classes = ['ShardRegistry', 'StickTable', 'SessionPin'];
-    for (const [name, cls] of [['REGISTRY', 'ShardRegistry'], ['STICK_TABLE', 'StickTable'], ['SESSION_PIN', 'SessionPin']]) {
-      lines.push('[[durable_objects.bindings]]', `name = "${name}"`, `class_name = "${cls}"`);
-    }
-    lines.push('[[migrations]]', 'tag = "v1"', `new_sqlite_classes = ${JSON.stringify(classes)}`);
-  }
+  if (worker === 'edge') lines.push(objectSections());
   lines.push('[dev]', 'enable_containers = false');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The repository's Durable Object bindings and migrations, as wrangler.toml writes them (every
+ * section from the first binding up to `[dev]`), so the bench's edge has every object the Worker uses.
+ */
+function objectSections(): string {
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  const start = toml.indexOf('[[durable_objects.bindings]]');
+  const end = toml.indexOf('\n[dev]');
+  if (start < 0 || end < start) throw new Error('wrangler.toml: expected its Durable Object bindings and migrations before [dev]');
+  return toml.slice(start, end).trim();
 }
 
 interface Started {
