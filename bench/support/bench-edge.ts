@@ -38,7 +38,14 @@ export interface BenchEdge {
   urlFor(hostname: string): string;
   /** The workerd processes this runtime started (wrangler dev's proxy included), for their memory and CPU. */
   workerdPids(): number[];
+  /** Miniflare, when asked for: the port of workerd's V8 inspector (support/isolate-heap.ts). */
+  readonly inspectorPort: number | null;
   stop(): Promise<void>;
+}
+
+export interface BenchEdgeOptions {
+  /** Miniflare only: open workerd's V8 inspector, for the isolate's heap. */
+  readonly inspector?: boolean;
 }
 
 const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
@@ -48,12 +55,14 @@ const ENTRY: Readonly<Record<BenchWorker, string>> = {
   'pass-through': path.join(ROOT, 'bench/support/pass-through-worker.ts'),
 };
 
-export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars: Readonly<Record<string, string>>): Promise<BenchEdge> {
+export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars: Readonly<Record<string, string>>, options: BenchEdgeOptions = {}): Promise<BenchEdge> {
+  if (options.inspector && runtime !== 'miniflare') throw new Error('the inspector is only opened on Miniflare');
   const port = await freePort();
+  const inspectorPort = options.inspector ? await freePort() : null;
   const dir = await mkdtemp(path.join(os.tmpdir(), `edgepush-bench-${runtime}-`));
   const config = path.join(dir, 'wrangler.toml');
   await writeFile(config, wranglerToml(worker, vars));
-  const started = runtime === 'miniflare' ? await startMiniflare(config, port) : await startWranglerDev(config, port, dir);
+  const started = runtime === 'miniflare' ? await startMiniflare(config, port, inspectorPort) : await startWranglerDev(config, port, dir);
   return {
     runtime,
     worker,
@@ -61,6 +70,7 @@ export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars
     url: `http://127.0.0.1:${port}`,
     urlFor: (hostname) => `http://${hostname}:${port}`,
     workerdPids: started.workerdPids,
+    inspectorPort,
     async stop() {
       await started.stop();
       await rm(dir, { recursive: true, force: true });
@@ -101,9 +111,9 @@ interface Started {
   stop(): Promise<void>;
 }
 
-async function startMiniflare(config: string, port: number): Promise<Started> {
+async function startMiniflare(config: string, port: number, inspectorPort: number | null): Promise<Started> {
   const before = new Set(descendantsNamed(process.pid, 'workerd'));
-  const edge = await startLocalEdge({ port, config });
+  const edge = await startLocalEdge({ port, config, ...(inspectorPort === null ? {} : { inspectorPort }) });
   // Miniflare spawns one workerd; anything that was there before belongs to another runtime.
   const pids = descendantsNamed(process.pid, 'workerd').filter((pid) => !before.has(pid));
   return { workerdPids: () => pids, stop: () => edge.stop() };
