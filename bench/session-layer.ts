@@ -9,8 +9,8 @@
  *   through mode `path` and one through mode `session` of the same edge process, to the same origins,
  *   sample after sample in turn so a change of the machine's load weighs on all three alike;
  * - failover: `--sessions` WebSocket sessions in mode `session`, each subscribed (MERGE) to an item
- *   every origin publishes every `--tick-ms`; the shard serving most upstreams is SIGKILLed, and each
- *   of its sessions is timed from the kill to the SERVNAME naming its new shard and to the first update
+ *   every origin publishes every `--tick-ms`; the shard serving most upstreams is SIGKILLed (`--fault
+ *   stop`: SIGSTOPped, a hung shard, found by its upstreams' silence), and each of its sessions is timed from the kill to the SERVNAME naming its new shard and to the first update
  *   after it. A session that lost its session (socket closed, END, CONERR) or saw any other line a kept
  *   session never gets (REQERR, SUBOK again…) is counted, as is any disturbance of the other sessions;
  * - memory: workerd's resident memory per session held streaming (`--memory-sessions` after 100
@@ -21,7 +21,8 @@
  *   forced garbage collection (support/isolate-heap.ts: the Worker and its objects share the isolate),
  *   per session open and per session closed: what JavaScript holds, apart from workerd's native memory.
  *   npm run bench -- session-layer [--parts latency,failover,memory] [--samples 300]
- *                                  [--sessions 1000] [--tick-ms 200] [--memory-sessions 1000] [--rounds 2]
+ *                                  [--sessions 1000] [--tick-ms 200] [--fault kill|stop]
+ *                                  [--memory-sessions 1000] [--rounds 2]
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -47,6 +48,7 @@ const { values: args } = parseArgs({
     'tick-ms': { type: 'string', default: '200' },
     'memory-sessions': { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '2' },
+    fault: { type: 'string', default: 'kill' },
   },
 });
 const parts = args.parts.split(',') as Part[];
@@ -56,6 +58,10 @@ const SESSIONS = Number(args.sessions);
 const TICK_MS = Number(args['tick-ms']);
 const MEMORY_SESSIONS = Number(args['memory-sessions']);
 const ROUNDS = Number(args.rounds);
+/** What happens to the shard: SIGKILL (its sockets reset at once) or SIGSTOP (hung: silent, sockets open). */
+const FAULTS = { kill: 'SIGKILL', stop: 'SIGSTOP' } as const;
+const FAULT = args.fault as keyof typeof FAULTS;
+if (!(FAULT in FAULTS)) throw new Error(`unknown fault ${FAULT}; one of ${Object.keys(FAULTS).join(', ')}`);
 const WARMUP = 100;
 /** How long a killed shard's sessions have to stream again before they count as not back. */
 const BACK_WITHIN_MS = 30_000;
@@ -270,6 +276,7 @@ async function failover(): Promise<void> {
   const edge = await startBenchEdge('miniflare', 'edge', edgeVars(origins, [{ host: '*', modes: ['session'] }]));
   const stopTicker = startTicker(origins, TICK_MS);
   const pool = new ClientPool(CLIENT_PROCESSES);
+  let stopped: OriginHandle | null = null;
   try {
     await waitHealthy(edge);
     const pids = edge.workerdPids();
@@ -295,9 +302,13 @@ async function failover(): Promise<void> {
     const victim = origins.find((o) => `edgepush ${o.shardId}` === victimName)!;
     const movesBefore = (await edgeCounters(edge)).upstreamMoves ?? 0;
     const cpuBefore = workerdCpu(pids);
-    log(`failover: upstreams per shard ${[...perShard].map(([k, v]) => `${k} ${v}`).join(', ')}; SIGKILL ${victim.shardId}`);
+    log(`failover: upstreams per shard ${[...perShard].map(([k, v]) => `${k} ${v}`).join(', ')}; ${FAULTS[FAULT]} ${victim.shardId}`);
     const killedAt = now();
-    await victim.kill();
+    if (FAULT === 'kill') await victim.kill();
+    else {
+      victim.child.kill('SIGSTOP');
+      stopped = victim;
+    }
 
     const affected = (fates: readonly SessionFate[]) => fates.filter((f) => f.shardAtMark === victimName);
     const settled = (f: SessionFate) => f.backAt !== null || f.ended !== null;
@@ -322,19 +333,20 @@ async function failover(): Promise<void> {
     const unexpected = fates.filter((f) => f.unexpected.length > 0);
     const stillOnVictim = hit.filter((f) => f.shard === victimName);
     const reasons = [...new Set([...sessionsLost.map((f) => f.ended!), ...unexpected.flatMap((f) => f.unexpected)])].slice(0, 5);
-    const row = (label: string, xs: number[]) => [label, n(xs.length), xs.length ? s(pct(xs, 50)) : '–', xs.length ? s(pct(xs, 99)) : '–', xs.length ? s(Math.max(...xs)) : '–'];
+    const row = (label: string, xs: number[]) => [label, n(xs.length), ...(xs.length ? [s(Math.min(...xs)), s(pct(xs, 50)), s(pct(xs, 99)), s(Math.max(...xs))] : ['–', '–', '–', '–'])];
 
-    console.log(`\nFailover: ${n(SESSIONS)} WebSocket sessions in mode session over ${origins.length} shards, MERGE on an item ticking every ${TICK_MS} ms; SIGKILL of the shard with the most upstreams (${victim.shardId}: ${n(hit.length)})\n`);
-    console.log(formatTable(['from the kill to', 'sessions', 'p50', 'p99', 'max'], [row('SERVNAME of the new shard', moved), row('first update after it', back)]));
+    console.log(`\nFailover: ${n(SESSIONS)} WebSocket sessions in mode session over ${origins.length} shards, MERGE on an item ticking every ${TICK_MS} ms; ${FAULTS[FAULT]} of the shard with the most upstreams (${victim.shardId}: ${n(hit.length)})\n`);
+    console.log(formatTable([`from the ${FAULTS[FAULT]} to`, 'sessions', 'min', 'p50', 'p99', 'max'], [row('SERVNAME of the new shard', moved), row('first update after it', back)]));
     console.log(
-      `\nOf the ${n(hit.length)} sessions of the killed shard: not back within ${BACK_WITHIN_MS / 1000} s ${n(hit.length - back.length)}, still naming it ${n(stillOnVictim.length)}. ` +
+      `\nOf the ${n(hit.length)} sessions of the ${FAULT === 'kill' ? 'killed' : 'stopped'} shard: not back within ${BACK_WITHIN_MS / 1000} s ${n(hit.length - back.length)}, still naming it ${n(stillOnVictim.length)}. ` +
         `Every session (${n(SESSIONS)}): lost its session (socket closed, END) ${n(sessionsLost.length)}, unexpected lines (error, second SUBOK…) ${n(unexpected.length)}` +
         `${reasons.length ? ` (${reasons.join('; ')})` : ''}; of the ${n(others.length)} on other shards, ${n(others.filter((f) => f.movedAt !== null).length)} moved. ` +
         `Streaming 3 s after the last was back: ${n(health.streaming)} of ${n(SESSIONS)}. Upstream moves counted by the edge: ${n(moves)}. ` +
-        `workerd CPU from the kill until every session was back: ${cpu.toFixed(2)} s in ${s(settledAt - killedAt)}. ` +
+        `workerd CPU from the ${FAULTS[FAULT]} until every session was back: ${cpu.toFixed(2)} s in ${s(settledAt - killedAt)}. ` +
         `Reference: the ${n(SESSIONS)} sessions opened (CONOK and SUBOK, 100 at a time per client process) in ${s(openMs)}.`,
     );
   } finally {
+    stopped?.child.kill('SIGCONT');
     await pool.close();
     stopTicker();
     await edge.stop();
