@@ -5,13 +5,13 @@
  * the same run:
  * - latency: per streamed update (publish POST → `U` line at the client) and per request of the
  *   client (`reconf`, which mode `session` answers at the edge; `msg`, which waits for the shard in
- *   every mode), p50/p99, one session straight on an origin (the floor), one
- *   through mode `path` and one through mode `session` of the same edge process, to the same origins,
- *   sample after sample in turn so a change of the machine's load weighs on all three alike;
+ *   every mode), p50/p99, one session straight on an origin (the floor), one through mode `path` and
+ *   one through mode `session` of the same edge process, to the same origins, sample after sample in
+ *   turn so a change of the machine's load weighs on all three alike;
  * - failover: `--sessions` WebSocket sessions in mode `session`, each subscribed (MERGE) to an item
  *   every origin publishes every `--tick-ms`; the shard serving most upstreams is SIGKILLed (`--fault
- *   stop`: SIGSTOPped, a hung shard, found by its upstreams' silence), and each of its sessions is timed from the kill to the SERVNAME naming its new shard and to the first update
- *   after it. A session that lost its session (socket closed, END, CONERR) or saw any other line a kept
+ *   stop`: SIGSTOPped, a hung shard, found by its upstreams' silence), and each of its sessions is
+ *   timed from the fault to the SERVNAME naming its new shard and to the first update after it. A session that lost its session (socket closed, END, CONERR) or saw any other line a kept
  *   session never gets (REQERR, SUBOK again…) is counted, as is any disturbance of the other sessions;
  * - memory: workerd's resident memory per session held streaming (`--memory-sessions` after 100
  *   warm-up ones), in mode `session` and in mode `path`, each in a fresh edge; then every one of those
@@ -63,7 +63,7 @@ const FAULTS = { kill: 'SIGKILL', stop: 'SIGSTOP' } as const;
 const FAULT = args.fault as keyof typeof FAULTS;
 if (!(FAULT in FAULTS)) throw new Error(`unknown fault ${FAULT}; one of ${Object.keys(FAULTS).join(', ')}`);
 const WARMUP = 100;
-/** How long a killed shard's sessions have to stream again before they count as not back. */
+/** How long a faulted shard's sessions have to stream again before they count as not back. */
 const BACK_WITHIN_MS = 30_000;
 const CLIENT_PROCESSES = 2;
 
