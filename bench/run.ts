@@ -12,6 +12,7 @@ const BENCHES = {
   'bus-latency': 'Redis bus: publish→deliver latency across shards (needs redis-server)',
   'edge-latency': 'latency and CR requests/s through the edge on Miniflare and under wrangler dev, against the direct path',
   'edge-sessions': 'relayed WebSocket sessions the local edge holds streaming, and workerd memory per session',
+  'session-layer': 'mode session against mode path: added latency, failover time of 1,000 sessions under a SIGKILL, workerd memory per session',
   chaos: '1,000 official clients through the edge while a shard is killed, a shard stopped, Redis and the edge restarted',
   'remote-adapter': 'updates/s from a remote data adapter (Node SDK, ARI) through an origin to 1,000 sessions vs the bus',
 } as const;

@@ -21,6 +21,8 @@ export interface LocalEdgeOptions {
   readonly vars?: Readonly<Record<string, string>>;
   /** Where Durable Object state lives across restarts of the edge; in memory when absent. */
   readonly persistDir?: string;
+  /** workerd's V8 inspector on this port (benchmarks read the Worker isolate's heap through it); none when absent. */
+  readonly inspectorPort?: number;
   /** Another wrangler.toml than the repository's. */
   readonly config?: string;
   /** The Worker's console output and Miniflare's warnings; errors only when false. */
@@ -104,6 +106,7 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
       port: options.port,
       log: new Log(options.verbose ? LogLevel.INFO : LogLevel.ERROR),
       ...(options.persistDir ? { resourcePersistencePath: options.persistDir } : {}),
+      ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
       workers: [worker, ...workers],
     }),
   );

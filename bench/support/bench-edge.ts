@@ -6,10 +6,11 @@
  * - `wrangler-dev`: `wrangler dev` (what `npm run edge:wrangler` runs), its dev proxy in front of the
  *   Worker's workerd.
  * The Worker is the edge (worker/index.ts, with the repository's Durable Object bindings and
- * migrations), the minimal relay (support/minimal-relay-worker.ts: two sockets forwarding frames in
+ * migrations, read from its wrangler.toml), the minimal relay (support/minimal-relay-worker.ts: two sockets forwarding frames in
  * JavaScript, nothing else) or the pass-through (support/pass-through-worker.ts), which hands every
  * WebSocket upgrade to an origin and returns the origin's 101: the runtime relays that socket by itself.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,7 +38,14 @@ export interface BenchEdge {
   urlFor(hostname: string): string;
   /** The workerd processes this runtime started (wrangler dev's proxy included), for their memory and CPU. */
   workerdPids(): number[];
+  /** Miniflare, when asked for: the port of workerd's V8 inspector (support/isolate-heap.ts). */
+  readonly inspectorPort: number | null;
   stop(): Promise<void>;
+}
+
+export interface BenchEdgeOptions {
+  /** Miniflare only: open workerd's V8 inspector, for the isolate's heap. */
+  readonly inspector?: boolean;
 }
 
 const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
@@ -47,12 +55,14 @@ const ENTRY: Readonly<Record<BenchWorker, string>> = {
   'pass-through': path.join(ROOT, 'bench/support/pass-through-worker.ts'),
 };
 
-export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars: Readonly<Record<string, string>>): Promise<BenchEdge> {
+export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars: Readonly<Record<string, string>>, options: BenchEdgeOptions = {}): Promise<BenchEdge> {
+  if (options.inspector && runtime !== 'miniflare') throw new Error('the inspector is only opened on Miniflare');
   const port = await freePort();
+  const inspectorPort = options.inspector ? await freePort() : null;
   const dir = await mkdtemp(path.join(os.tmpdir(), `edgepush-bench-${runtime}-`));
   const config = path.join(dir, 'wrangler.toml');
   await writeFile(config, wranglerToml(worker, vars));
-  const started = runtime === 'miniflare' ? await startMiniflare(config, port) : await startWranglerDev(config, port, dir);
+  const started = runtime === 'miniflare' ? await startMiniflare(config, port, inspectorPort) : await startWranglerDev(config, port, dir);
   return {
     runtime,
     worker,
@@ -60,6 +70,7 @@ export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars
     url: `http://127.0.0.1:${port}`,
     urlFor: (hostname) => `http://${hostname}:${port}`,
     workerdPids: started.workerdPids,
+    inspectorPort,
     async stop() {
       await started.stop();
       await rm(dir, { recursive: true, force: true });
@@ -78,15 +89,21 @@ function wranglerToml(worker: BenchWorker, vars: Readonly<Record<string, string>
     '[vars]',
     ...Object.entries(vars).map(([k, v]) => `${k} = ${JSON.stringify(v)}`),
   ];
-  if (worker === 'edge') {
-    const classes = ['ShardRegistry', 'StickTable', 'SessionPin'];
-    for (const [name, cls] of [['REGISTRY', 'ShardRegistry'], ['STICK_TABLE', 'StickTable'], ['SESSION_PIN', 'SessionPin']]) {
-      lines.push('[[durable_objects.bindings]]', `name = "${name}"`, `class_name = "${cls}"`);
-    }
-    lines.push('[[migrations]]', 'tag = "v1"', `new_sqlite_classes = ${JSON.stringify(classes)}`);
-  }
+  if (worker === 'edge') lines.push(objectSections());
   lines.push('[dev]', 'enable_containers = false');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The repository's Durable Object bindings and migrations, as wrangler.toml writes them (every
+ * section from the first binding up to `[dev]`), so the bench's edge has every object the Worker uses.
+ */
+function objectSections(): string {
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  const start = toml.indexOf('[[durable_objects.bindings]]');
+  const end = toml.indexOf('\n[dev]');
+  if (start < 0 || end < start) throw new Error('wrangler.toml: expected its Durable Object bindings and migrations before [dev]');
+  return toml.slice(start, end).trim();
 }
 
 interface Started {
@@ -94,9 +111,9 @@ interface Started {
   stop(): Promise<void>;
 }
 
-async function startMiniflare(config: string, port: number): Promise<Started> {
+async function startMiniflare(config: string, port: number, inspectorPort: number | null): Promise<Started> {
   const before = new Set(descendantsNamed(process.pid, 'workerd'));
-  const edge = await startLocalEdge({ port, config });
+  const edge = await startLocalEdge({ port, config, ...(inspectorPort === null ? {} : { inspectorPort }) });
   // Miniflare spawns one workerd; anything that was there before belongs to another runtime.
   const pids = descendantsNamed(process.pid, 'workerd').filter((pid) => !before.has(pid));
   return { workerdPids: () => pids, stop: () => edge.stop() };

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../../test/support/process.ts';
-import type { OpenRequest, StreamHealth } from './load-clients.ts';
+import type { OpenRequest, SessionFate, StreamHealth } from './load-clients.ts';
 
 export class ClientPool {
   readonly #children: ChildProcess[];
@@ -49,6 +49,17 @@ export class ClientPool {
   async received(): Promise<number> {
     const counts = await Promise.all(this.#children.map((c) => this.#ask<{ received: number }>(c, { type: 'count' }, 'count')));
     return counts.reduce((sum, c) => sum + c.received, 0);
+  }
+
+  /** Every tlcp-ws session notes the shard serving it now, and from now on what it sees of a move. */
+  async mark(): Promise<void> {
+    await Promise.all(this.#children.map((c) => this.#ask(c, { type: 'mark' }, 'marked')));
+  }
+
+  /** What every tlcp-ws session saw since the mark. */
+  async fates(): Promise<SessionFate[]> {
+    const all = await Promise.all(this.#children.map((c) => this.#ask<{ fates: SessionFate[] }>(c, { type: 'fates' }, 'fates')));
+    return all.flatMap((a) => a.fates);
   }
 
   async close(): Promise<void> {

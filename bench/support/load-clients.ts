@@ -4,6 +4,9 @@
  *   {type:'open', ...OpenRequest} → {type:'opened', open, failed}
  *   {type:'count'}                → {type:'count', received}   (U lines so far)
  *   {type:'health', staleMs}      → {type:'health', ...StreamHealth}   (tlcp-ws sessions once ready)
+ *   {type:'mark'}                 → {type:'marked'}   (each tlcp-ws session notes its shard now, and
+ *                                   from then on what it sees of a move: see SessionFate)
+ *   {type:'fates'}                → {type:'fates', fates: SessionFate[]}
  * It exits when the bench goes away.
  */
 import http from 'node:http';
@@ -45,6 +48,32 @@ export interface StreamHealth {
   readonly closeReasons: readonly string[];
 }
 
+/**
+ * What one tlcp-ws session saw since the last mark, for a bench that moves its upstream (mode
+ * `session`): times are epoch milliseconds (`performance.timeOrigin + performance.now()`), comparable
+ * across the bench's processes.
+ */
+export interface SessionFate {
+  /** The session id of its CONOK: a session the edge keeps never gets another (a WebSocket binds once). */
+  readonly session: string;
+  /** SERVNAME at the mark: the shard serving its upstream then. */
+  readonly shardAtMark: string | null;
+  /** SERVNAME now. */
+  readonly shard: string | null;
+  /** When a SERVNAME naming another shard than the mark's first came; null if none did. */
+  readonly movedAt: number | null;
+  /** The first update after that SERVNAME: the first one the new upstream delivered. */
+  readonly backAt: number | null;
+  /** Lines since the mark that a session kept whole never gets (END, CONERR, REQERR, SUBOK again…), a few. */
+  readonly unexpected: readonly string[];
+  /** Why its socket ended, if it did. */
+  readonly ended: string | null;
+}
+
+/** Lines a streaming session gets in normal operation; anything else after the mark is reported. */
+const ORDINARY = new Set(['U', 'PROBE', 'SERVNAME', 'CLIENTIP', 'CONS', 'SYNC', 'NOOP', 'PROG', 'CONF', 'REQOK', 'MSGDONE']);
+const now = () => performance.timeOrigin + performance.now();
+
 const SUBPROTOCOL = 'TLCP-2.5.0.lightstreamer.com';
 const CONCURRENCY = 100;
 const U = 0x55;
@@ -55,10 +84,47 @@ let received = 0;
 const held: Array<{ close(): void }> = [];
 /** A tlcp-ws session once ready: when it last received an update, and why it ended, if it did. */
 interface Stream {
+  readonly session: string;
   lastUpdateAt: number;
   ended: string | null;
+  shard: string | null;
+  shardAtMark: string | null;
+  movedAt: number | null;
+  backAt: number | null;
+  unexpected: string[];
 }
 const streams: Stream[] = [];
+let marked = false;
+
+/** Notes what a mark-watching session needs of a frame's lines (SERVNAME, unexpected lines, the first update after a move). */
+function watchLines(stream: Stream, text: string): void {
+  for (const line of text.split('\r\n')) {
+    if (line === '') continue;
+    const comma = line.indexOf(',');
+    const tag = comma < 0 ? line : line.slice(0, comma);
+    if (tag === 'U') {
+      if (stream.movedAt !== null && stream.backAt === null) stream.backAt = now();
+    } else if (tag === 'SERVNAME') {
+      stream.shard = line.slice('SERVNAME,'.length);
+      if (marked && stream.movedAt === null && stream.shard !== stream.shardAtMark) stream.movedAt = now();
+    } else if (marked && !ORDINARY.has(tag) && stream.unexpected.length < 5) {
+      stream.unexpected.push(line);
+    }
+  }
+}
+
+function mark(): void {
+  marked = true;
+  for (const s of streams) {
+    s.shardAtMark = s.shard;
+    s.movedAt = null;
+    s.backAt = null;
+    s.unexpected = [];
+  }
+}
+
+const fates = (): SessionFate[] =>
+  streams.map((s) => ({ session: s.session, shardAtMark: s.shardAtMark, shard: s.shard, movedAt: s.movedAt, backAt: s.backAt, unexpected: s.unexpected, ended: s.ended }));
 
 /** Counts `U,` lines in a chunk (a line never spans frames or, for HTTP, is rare enough to ignore); returns how many. */
 function countUpdates(data: Buffer): number {
@@ -107,16 +173,25 @@ function openTlcpWs(req: OpenRequest, n: number): Promise<void> {
         ws.send(`control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=${group}&LS_schema=${schema}&LS_snapshot=false&LS_ack=false`);
       }
     });
+    // Until it is ready: the session id of its CONOK and the shard of the last SERVNAME.
+    let session = '';
+    let shard: string | null = null;
     ws.on('message', (data: Buffer) => {
       if (stream) {
-        if (countUpdates(data) > 0) stream.lastUpdateAt = Date.now();
+        const updates = countUpdates(data);
+        if (updates > 0) stream.lastUpdateAt = Date.now();
+        // One update alone (the usual frame) needs no reading; anything else might be a move or a fault.
+        if (data[0] !== U || data.indexOf('\r\n') < data.length - 2) watchLines(stream, data.toString());
+        else if (stream.movedAt !== null) stream.backAt ??= now();
         return;
       }
       const text = data.toString();
       if (text.startsWith('CONERR') || text.includes('\nCONERR') || text.startsWith('REQERR')) fail(text.trim());
+      session ||= /(?:^|\n)CONOK,([^,]+),/.exec(text)?.[1] ?? '';
+      shard = /(?:^|\n)SERVNAME,([^\r]*)/.exec(text)?.[1] ?? shard;
       if (subscribing ? /(^|\n)SUBOK,/.test(text) : /(^|\n)CONOK,/.test(text)) {
         clearTimeout(timer);
-        stream = { lastUpdateAt: Date.now(), ended: null };
+        stream = { session, lastUpdateAt: Date.now(), ended: null, shard, shardAtMark: null, movedAt: null, backAt: null, unexpected: [] };
         streams.push(stream);
         resolve();
       }
@@ -195,6 +270,11 @@ process.on('message', (message: { type: string; staleMs?: number } & Partial<Ope
     process.send!({ type: 'count', received });
   } else if (message.type === 'health') {
     process.send!({ type: 'health', ...health(message.staleMs ?? 0) });
+  } else if (message.type === 'mark') {
+    mark();
+    process.send!({ type: 'marked' });
+  } else if (message.type === 'fates') {
+    process.send!({ type: 'fates', fates: fates() });
   }
 });
 process.on('disconnect', () => {

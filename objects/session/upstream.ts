@@ -49,6 +49,12 @@ const OPEN_DEADLINE_MS = 5_000;
 /** The keepalive asked of the origin: silence longer than it plus the grace means a hung shard. */
 const UPSTREAM_KEEPALIVE_MS = 2_000;
 const SILENCE_GRACE_MS = 2_000;
+/**
+ * How often an upstream checks its silence: a hung shard is found at most this long after the
+ * silence passed keepalive + grace (checking at the keepalive's period made it up to 6 s after the
+ * shard hung, over the 5 s a hung shard's clients may take to stream again).
+ */
+const SILENCE_CHECK_MS = 500;
 /** Lines that count as data notifications for recovery (tlcp.md, Recovery). */
 const DATA_TAGS = new Set(['U', 'SUBOK', 'SUBCMD', 'UNSUB', 'EOS', 'CS', 'OV', 'CONF', 'MSGDONE', 'MSGFAIL']);
 
@@ -85,7 +91,7 @@ export class Upstream {
     this.#socket = socket;
     this.servername = `edgepush ${context.shard.id}`;
     this.#listen(socket);
-    this.#watch = setInterval(() => this.#checkSilence(), UPSTREAM_KEEPALIVE_MS);
+    this.#watch = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS);
     for (const line of early) this.#receive(line);
   }
 
