@@ -97,13 +97,17 @@ function wranglerToml(worker: BenchWorker, vars: Readonly<Record<string, string>
 /**
  * The repository's Durable Object bindings and migrations, as wrangler.toml writes them (every
  * section from the first binding up to `[dev]`), so the bench's edge has every object the Worker uses.
+ * The container's image is a path relative to the repository: this file is written elsewhere.
  */
 function objectSections(): string {
   const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
   const start = toml.indexOf('[[durable_objects.bindings]]');
   const end = toml.indexOf('\n[dev]');
   if (start < 0 || end < start) throw new Error('wrangler.toml: expected its Durable Object bindings and migrations before [dev]');
-  return toml.slice(start, end).trim();
+  return toml
+    .slice(start, end)
+    .trim()
+    .replace(/^image = "(\.[^"]*)"$/m, (_, image: string) => `image = ${JSON.stringify(path.join(ROOT, image))}`);
 }
 
 interface Started {
