@@ -156,7 +156,7 @@ describe('origins sharing one Redis', () => {
     const pf = subscribe(ca, { mode: 'COMMAND', items: ['portfolio1'], fields: ['key', 'command', 'qty'], dataAdapter: 'PORTFOLIO_ADAPTER' });
     await pf.until(() => pf.endOfSnapshot.has('portfolio1'));
     const held = Number(pf.updates.filter((u) => u.values.key === 'item11').at(-1)?.values.qty ?? 0);
-    expect(await sendMessage(cb, 'BUY|portfolio1|item11|25')).toEqual({ kind: 'processed', response: '' });
+    expect(await sendMessage(cb, 'BUY|portfolio1|item11|25')).toEqual({ kind: 'processed', response: 'SUBMITTED' });
     await pf.until((u) => u.some((x) => !x.snapshot && x.values.key === 'item11' && x.values.qty === String(held + 25)));
   });
 

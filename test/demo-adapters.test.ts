@@ -1,12 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AdapterError, type MessageRequest } from '../origin/adapters/adapter.ts';
-import { createDemoAdapterSet, type DemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
+import type { DemoAdapterSet } from '../origin/adapters/demo/catalogue-metadata.ts';
+import { createDemoAdapterSet } from '../origin/adapters/demo/demo-adapter-set.ts';
 import { QUOTE_FIELDS, runQuoteFeed } from '../origin/adapters/demo/quotes.ts';
 import type { Bus, ItemEvent } from '../origin/bus/bus.ts';
 import { EmbeddedBus } from '../origin/bus/embedded.ts';
 import { RedisBus } from '../origin/bus/redis.ts';
 import { until } from './support/bus-contract.ts';
 import { startRedis } from './support/redis.ts';
+import { waitUntil } from './support/wait.ts';
 
 const ctx: Omit<MessageRequest, 'message'> = { sessionId: 's1.x', user: 'ann', clientIp: '203.0.113.7' };
 const message = (set: DemoAdapterSet, text: string) => Promise.resolve(set.metadata.notifyUserMessage({ ...ctx, message: text }));
@@ -183,6 +185,27 @@ describe('QUOTE_ADAPTER feed', () => {
   });
 });
 
+describe('QUOTE_ADAPTER item_status', () => {
+  const statusOf = async (bus: Bus, item: string) => {
+    const watch = await bus.watch(item, () => {});
+    watch.close();
+    return watch.snapshot.merged?.item_status;
+  };
+  const statuses = (bus: Bus) => Promise.all(Array.from({ length: 30 }, (_, i) => statusOf(bus, `item${i + 1}`)));
+
+  it('is active while the feed runs, inactive once it stops, active again when another feed takes over', async () => {
+    const bus = new EmbeddedBus({ historySize: 10 });
+    const first = startDemo(bus);
+    const second = startDemo(bus);
+    await waitUntil(async () => (await statuses(bus)).every((s) => s === 'active'), 5_000, () => 'not all active');
+    await first.set.dataAdapters.get('QUOTE_ADAPTER')!.stop();
+    // The origin that took over says active again; an origin that was not feeding says nothing.
+    await waitUntil(async () => (await statuses(bus)).every((s) => s === 'active'), 5_000, () => 'not active after the takeover');
+    await second.set.dataAdapters.get('QUOTE_ADAPTER')!.stop();
+    expect(await statuses(bus)).toEqual(Array(30).fill('inactive'));
+  });
+});
+
 describe('CHAT_ROOM', () => {
   it('publishes CHAT|<text> with the sender address, answering an empty MSGDONE', async () => {
     const { set, bus } = startDemo();
@@ -201,7 +224,7 @@ describe('PORTFOLIO_ADAPTER', () => {
     expect(await rowsOf(bus, 'portfolio2')).toEqual({ item5: '800', item21: '150' });
     const events: ItemEvent[] = [];
     await bus.watch('portfolio2', (e) => events.push(e));
-    expect(await message(set, 'BUY|portfolio2|item3|100')).toBe('');
+    expect(await message(set, 'BUY|portfolio2|item3|100')).toBe('SUBMITTED');
     await message(set, 'BUY|portfolio2|item3|50');
     await message(set, 'SELL|portfolio2|item5|300');
     await message(set, 'SELL|portfolio2|item21|1000');
@@ -220,7 +243,7 @@ describe('PORTFOLIO_ADAPTER', () => {
     expect(await order('BUY|portfolio1|item3')).toBe(-1);
     expect(await order('BUY|portfolio1|item3|-5')).toBe(-1);
     expect(await order('BUY|portfolio1|item3|1.5')).toBe(-1);
-    expect(await order('BUY|portfolio9|item3|5')).toBe(-2);
+    expect(await order('BUY|portfolio11|item3|5')).toBe(-2);
     expect(await order('BUY|portfolio1|item99|5')).toBe(-3);
     expect(await order('SELL|portfolio1|item30|5')).toBe(-4);
   });

@@ -158,7 +158,7 @@ describe.each(TRANSPORTS)('%s', (transport) => {
     await expect.poll(() => s.endOfSnapshot, { timeout: 10_000 }).toEqual(['portfolio2']);
     const before = s.updates.length;
     const stock = `item${3 + TRANSPORTS.indexOf(transport)}`;
-    expect(await sendMessage(c.client, `BUY|portfolio2|${stock}|5`)).toEqual({ kind: 'processed', response: '' });
+    expect(await sendMessage(c.client, `BUY|portfolio2|${stock}|5`)).toEqual({ kind: 'processed', response: 'SUBMITTED' });
     await s.until((u) => u.slice(before).some((x) => x.key === stock), 'row for the order');
     c.client.unsubscribe(s.sub);
     await s.unsubscribed();

@@ -13,5 +13,5 @@ export interface DemoDataAdapter extends DataAdapter {
   /** Modes an item may be subscribed in. */
   allowsMode(item: string, mode: SubscriptionMode): boolean;
   start(bus: Bus): void;
-  stop(): void;
+  stop(): void | Promise<void>;
 }

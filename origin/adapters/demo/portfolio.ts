@@ -1,7 +1,8 @@
 /**
- * `PORTFOLIO_ADAPTER`, as Lightstreamer's Portfolio demo expects it: items portfolio1 and
- * portfolio2 in COMMAND mode (fields key, command, qty; key = a QUOTE_ADAPTER item), changed by
- * the client messages `BUY|<portfolio>|<item>|<qty>` and `SELL|…`.
+ * `PORTFOLIO_ADAPTER`, as Lightstreamer's Portfolio demos expect it: items portfolio1…portfolio10 in
+ * COMMAND mode (fields key, command, qty; key = a QUOTE_ADAPTER item), changed by the client
+ * messages `BUY|<portfolio>|<item>|<qty>` and `SELL|…`, answered `SUBMITTED` as the demo's adapter
+ * does (the full Portfolio demo shows the answer in its order log).
  *
  * Any shard may receive an order, so an order is a read-modify-write of the shared row set: each
  * origin keeps a live copy of both portfolios and publishes with `publishIf` on the seq it read,
@@ -10,16 +11,22 @@
 import type { Bus, ItemEvent } from '../../bus/bus.ts';
 import { ItemState } from '../../bus/item-state.ts';
 import { AdapterError } from '../adapter.ts';
+import type { MessageRoute } from './catalogue-metadata.ts';
 import type { DemoDataAdapter } from './demo-data-adapter.ts';
 import { QUOTE_ITEMS } from './quotes.ts';
 
-export const PORTFOLIO_ITEMS = ['portfolio1', 'portfolio2'] as const;
-const FIELDS = ['key', 'command', 'qty'] as const;
+export const PORTFOLIO_ITEMS: readonly string[] = Array.from({ length: 10 }, (_, i) => `portfolio${i + 1}`);
+export const PORTFOLIO_FIELDS = ['key', 'command', 'qty'] as const;
+/** The MSGDONE response of an order carried out. */
+export const ORDER_SUBMITTED = 'SUBMITTED';
 const STOCKS = new Set(QUOTE_ITEMS);
 const MAX_QTY = 1_000_000_000;
 const MAX_ATTEMPTS = 50;
 
-/** What a fresh cluster starts with, so the demo does not open on an empty grid. */
+/**
+ * What a fresh cluster starts with, so the demos do not open on an empty grid: a few stocks in every
+ * portfolio, as the demo's simulator seeds them (fixed here, so every shard agrees).
+ */
 const INITIAL_ROWS: Record<string, Array<[string, number]>> = {
   portfolio1: [
     ['item2', 400],
@@ -30,6 +37,14 @@ const INITIAL_ROWS: Record<string, Array<[string, number]>> = {
     ['item5', 800],
     ['item21', 150],
   ],
+  ...Object.fromEntries(
+    PORTFOLIO_ITEMS.slice(2).map((portfolio, p) => {
+      const n = p + 3;
+      // A step coprime with 30 visits distinct stocks.
+      const rows = Array.from({ length: 6 + (n % 3) }, (_, k): [string, number] => [QUOTE_ITEMS[(n * 7 + k * 11) % 30], 100 * (1 + ((n * (k + 1) * 13) % 25))]);
+      return [portfolio, rows];
+    }),
+  ),
 };
 
 /** Message refusals (MSGFAIL with a code ≤ 0: the client's onDeny). */
@@ -41,8 +56,10 @@ export const ORDER_CONTENDED = -5;
 
 export interface PortfolioDesk {
   readonly adapter: DemoDataAdapter;
-  /** Handles `BUY|…` / `SELL|…`; resolves with the (empty) MSGDONE response the demo expects. */
+  /** Handles `BUY|…` / `SELL|…`; resolves with `SUBMITTED`. */
   order(message: string): Promise<string>;
+  /** The `BUY|` and `SELL|` messages, for a set's metadata adapter. */
+  readonly messages: readonly MessageRoute[];
 }
 
 export function createPortfolioDesk(): PortfolioDesk {
@@ -51,10 +68,12 @@ export function createPortfolioDesk(): PortfolioDesk {
 
   const adapter: DemoDataAdapter = {
     name: 'PORTFOLIO_ADAPTER',
-    hasItem: (item) => (PORTFOLIO_ITEMS as readonly string[]).includes(item),
-    fieldsOf: () => FIELDS,
+    hasItem: (item) => PORTFOLIO_ITEMS.includes(item),
+    fieldsOf: () => PORTFOLIO_FIELDS,
     allowsMode: (_item, mode) => mode === 'COMMAND',
     start(b) {
+      // Several sets share one desk: the first start follows the portfolios, later ones find it done.
+      if (ready) return;
       bus = b;
       ready = follow(b);
       // Orders wait on `ready`; a failure to follow is reported there, not as an unhandled rejection.
@@ -77,7 +96,7 @@ export function createPortfolioDesk(): PortfolioDesk {
     if (!Number.isSafeInteger(qty) || qty <= 0 || qty > MAX_QTY || !/^\d+$/.test(qtyText)) {
       throw new AdapterError(ORDER_MALFORMED, 'quantity must be a positive integer');
     }
-    if (!(PORTFOLIO_ITEMS as readonly string[]).includes(portfolio)) {
+    if (!PORTFOLIO_ITEMS.includes(portfolio)) {
       throw new AdapterError(ORDER_UNKNOWN_PORTFOLIO, `no portfolio ${portfolio}`);
     }
     if (!STOCKS.has(stock)) throw new AdapterError(ORDER_UNKNOWN_STOCK, `no stock ${stock}`);
@@ -117,13 +136,14 @@ export function createPortfolioDesk(): PortfolioDesk {
       } else {
         fields = { key: stock, command: 'UPDATE', qty: String(held - qty) };
       }
-      if ((await bus.publishIf(portfolio, seq, fields)) !== null) return '';
+      if ((await bus.publishIf(portfolio, seq, fields)) !== null) return ORDER_SUBMITTED;
       await live.changedAfter(seq);
     }
     throw new AdapterError(ORDER_CONTENDED, 'too many concurrent orders, try again');
   }
 
-  return { adapter, order };
+  const messages = ['BUY|', 'SELL|'].map((prefix) => ({ prefix, handle: ({ message }: { message: string }) => order(message) }));
+  return { adapter, order, messages };
 }
 
 interface LivePortfolio {

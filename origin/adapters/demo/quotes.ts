@@ -2,6 +2,11 @@
  * `QUOTE_ADAPTER`, as Lightstreamer's StockList demo expects it: items item1…item30 in MERGE with a
  * simulated market. The simulation runs once per cluster (`bus.runExclusive`) and resumes from the
  * shared snapshot, so a failover continues the same prices instead of restarting them.
+ *
+ * `item_status` is what the full StockList demo greys rows out by: `active` while a feed runs,
+ * `inactive` once the running feed stops without handing over (a feed that takes over says `active`
+ * again with its first tick). A feed holder that dies leaves the items `active` until another takes
+ * over: nothing is left to say otherwise.
  */
 import type { Bus } from '../../bus/bus.ts';
 import type { DemoDataAdapter } from './demo-data-adapter.ts';
@@ -19,6 +24,7 @@ export const QUOTE_FIELDS = [
   'max',
   'ref_price',
   'open_price',
+  'item_status',
 ] as const;
 
 const STOCK_NAMES = [
@@ -37,17 +43,34 @@ const ITEM_SET = new Set(QUOTE_ITEMS);
 const MEAN_TICK_MS = 300;
 const SCHEDULER_MS = 25;
 
+/** How long a stopping feed tries to mark its items inactive before it lets go regardless. */
+const INACTIVE_DEADLINE_MS = 1_000;
+
 export function createQuoteAdapter(): DemoDataAdapter {
   let stopFeed: (() => void) | null = null;
+  let holder: { readonly bus: Bus; readonly signal: AbortSignal } | null = null;
   return {
     name: 'QUOTE_ADAPTER',
     hasItem: (item) => ITEM_SET.has(item),
     fieldsOf: () => QUOTE_FIELDS,
     allowsMode: (_item, mode) => mode !== 'COMMAND',
     start(bus) {
-      stopFeed ??= bus.runExclusive('demo-feed', (signal) => void runQuoteFeed(bus, signal));
+      stopFeed ??= bus.runExclusive('demo-feed', (signal) => {
+        holder = { bus, signal };
+        void runQuoteFeed(bus, signal);
+      });
     },
-    stop() {
+    async stop() {
+      // Marked while still holding the feed, so a feed taking over afterwards says `active` last.
+      // The running feed does not undo it: it only sends what changed from what it last sent.
+      if (holder && !holder.signal.aborted) {
+        const { bus } = holder;
+        const marked = Promise.all(QUOTE_ITEMS.map((item) => bus.publish(item, { item_status: 'inactive' }).catch(() => {})));
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([marked, new Promise((resolve) => (timer = setTimeout(resolve, INACTIVE_DEADLINE_MS)))]);
+        clearTimeout(timer);
+      }
+      holder = null;
       stopFeed?.();
       stopFeed = null;
     },
@@ -144,6 +167,7 @@ function quoteFields(stock: Stock): Record<string, string> {
     max: stock.max.toFixed(2),
     ref_price: stock.ref.toFixed(2),
     open_price: stock.open.toFixed(2),
+    item_status: 'active',
   };
 }
 
