@@ -1,0 +1,36 @@
+/**
+ * The TEST counters: every subscribed item counts up from 0, one step every COUNT_STEP_MS, in field
+ * `count`. `COUNT` sends the number; `JSON_COUNT` a JSON object `{"value":n}` (each update differs
+ * from the last by one JSON Patch `replace` of `/value`); `DIFF_COUNT` a sentence carrying
+ * `value=n` (each update differs from the last in a few characters, what TLCP-diff encodes).
+ */
+import type { TestDataAdapter } from './test-data-adapter.ts';
+import { createSimulatedAdapter } from './test-data-adapter.ts';
+
+export const COUNT_STEP_MS = 200;
+export const EMPTY_GROUP = 'empty_group';
+
+function createCounter(name: string, render: (n: number) => string): TestDataAdapter {
+  return createSimulatedAdapter({
+    name,
+    modes: ['MERGE', 'DISTINCT'],
+    // Any item is a counter of its own (a second-level COMMAND key names one).
+    hasItem: (item) => item !== EMPTY_GROUP,
+    stepMs: COUNT_STEP_MS,
+    simulate() {
+      let n = 0;
+      return {
+        start(listener) {
+          listener.update({ count: render(n) }, true);
+          listener.endOfSnapshot();
+        },
+        step: (listener) => listener.update({ count: render(++n) }, false),
+      };
+    },
+  });
+}
+
+export const createCountAdapter = () => createCounter('COUNT', String);
+export const createJsonCountAdapter = () => createCounter('JSON_COUNT', (n) => JSON.stringify({ value: n, unit: 'steps since the subscription' }));
+export const createDiffCountAdapter = () =>
+  createCounter('DIFF_COUNT', (n) => `This counter of the TEST adapter set counts the steps since the subscription: value=${n}; the rest of the text stays the same.`);
