@@ -6,7 +6,7 @@
  */
 import ls from 'lightstreamer-client-node';
 import { expect } from 'vitest';
-import type { LsSubscription } from './client.ts';
+import type { Client, LsSubscription } from './client.ts';
 import { completion, type Scenario } from './client-system.ts';
 
 const { Subscription } = ls;
@@ -23,7 +23,7 @@ function requestFrequency(sub: LsSubscription, frequency: string): void {
 }
 
 /** Resolves with the status once the client reports `status`. */
-function statusReached(client: ReturnType<Parameters<Scenario>[0]['client']>, status: string) {
+function statusReached(client: Client, status: string) {
   const reached = completion<string>(`status ${status}`);
   const seen: string[] = [];
   client.addListener({

@@ -24,14 +24,14 @@ export interface ScenarioContext {
 
 export type Scenario = (ctx: ScenarioContext) => Promise<void>;
 
-/** Defines `it(name)` for each scenario on each transport, against the server at `url()`. */
-export function runScenarios(scenarios: Readonly<Record<string, Scenario>>, transports: readonly Transport[], url: () => string): void {
+/** Defines `it(name)` for each scenario on each transport, against the server at `url()`; `title` prefixes each transport's block. */
+export function runScenarios(scenarios: Readonly<Record<string, Scenario>>, transports: readonly Transport[], url: () => string, title = ''): void {
   const clients: Client[] = [];
   afterEach(() => {
     for (const client of clients.splice(0)) client.disconnect();
   });
   for (const transport of transports) {
-    describe(transport, () => {
+    describe(`${title}${transport}`, () => {
       for (const [name, scenario] of Object.entries(scenarios)) {
         it(name, () =>
           scenario({
