@@ -1,5 +1,5 @@
 /**
- * The TEST counters: every subscribed item counts up from 0, one step every COUNT_STEP_MS, in field
+ * The TEST counters: item `count` counts up from 0, one step every COUNT_STEP_MS, in field
  * `count`. `COUNT` sends the number; `JSON_COUNT` a JSON object `{"value":n}` (each update differs
  * from the last by one JSON Patch `replace` of `/value`); `DIFF_COUNT` a sentence carrying
  * `value=n` (each update differs from the last in a few characters, what TLCP-diff encodes).
@@ -8,14 +8,14 @@ import type { TestDataAdapter } from './test-data-adapter.ts';
 import { createSimulatedAdapter } from './test-data-adapter.ts';
 
 export const COUNT_STEP_MS = 200;
-export const EMPTY_GROUP = 'empty_group';
+export const COUNT_ITEM = 'count';
 
 function createCounter(name: string, render: (n: number) => string): TestDataAdapter {
   return createSimulatedAdapter({
     name,
     modes: ['MERGE', 'DISTINCT'],
-    // Any item is a counter of its own (a second-level COMMAND key names one).
-    hasItem: (item) => item !== EMPTY_GROUP,
+    // One item: what the adapter set costs a shard stays the same however many names clients try.
+    hasItem: (item) => item === COUNT_ITEM,
     stepMs: COUNT_STEP_MS,
     simulate() {
       let n = 0;

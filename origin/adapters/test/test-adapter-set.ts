@@ -12,13 +12,14 @@
 import { ReqErr } from '../../../protocol/codes.ts';
 import { AdapterError, CreditsError, ItemsError, SchemaError, type AdapterSet, type MetadataAdapter } from '../adapter.ts';
 import { createMultTableAdapter, createTwoLevelCommandAdapter } from './command-tables.ts';
-import { EMPTY_GROUP, createCountAdapter, createDiffCountAdapter, createJsonCountAdapter } from './counters.ts';
+import { createCountAdapter, createDiffCountAdapter, createJsonCountAdapter } from './counters.ts';
 import { OVERFLOW_BUFFER_SIZE, createOverflowAdapter } from './overflow.ts';
 import { createClearSnapshotAdapter, createEndOfSnapshotAdapter } from './snapshot-events.ts';
 import { createStrangeNamesAdapter } from './strange-names.ts';
 import type { TestDataAdapter } from './test-data-adapter.ts';
 
 export const TEST_ADAPTER_SET = 'TEST';
+export const EMPTY_GROUP = 'empty_group';
 export const TEST_MAX_BANDWIDTH_KBPS = 40;
 export const RESULT_REQUEST = 'give me a result';
 export const RESULT = 'result:ok';
