@@ -1,5 +1,5 @@
-import { afterAll, beforeAll } from 'vitest';
-import { TRANSPORTS } from './support/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSPORTS, connectClient, watchSubscription } from './support/client.ts';
 import { runScenarios } from './support/client-system.ts';
 import { SUBSCRIPTION_SCENARIOS } from './support/client-system-scenarios.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
@@ -21,3 +21,17 @@ afterAll(async () => {
 });
 
 runScenarios(SUBSCRIPTION_SCENARIOS, TRANSPORTS, () => origin.url);
+
+describe('the TEST set beyond the original scenarios', () => {
+  it('serves a fixed few items: another name is refused, not a counter started for it', async () => {
+    const watched = await connectClient(origin.url, { adapterSet: 'TEST', transport: 'WS-STREAMING' });
+    try {
+      for (const [dataAdapter, item] of [['COUNT', 'count2'], ['JSON_COUNT', 'x'], ['STRANGE_NAMES', 'strange:other']]) {
+        const sub = watchSubscription(watched.client, { mode: 'MERGE', items: [item], fields: ['count'], dataAdapter });
+        expect(await sub.error()).toMatchObject({ code: 21 });
+      }
+    } finally {
+      await watched.disconnect();
+    }
+  });
+});
