@@ -2,7 +2,8 @@
  * The TEST counters: item `count` counts up from 0, one step every COUNT_STEP_MS, in field
  * `count`. `COUNT` sends the number; `JSON_COUNT` a JSON object `{"value":n}` (each update differs
  * from the last by one JSON Patch `replace` of `/value`); `DIFF_COUNT` a sentence carrying
- * `value=n` (each update differs from the last in a few characters, what TLCP-diff encodes).
+ * `value=n` (each update differs from the last in a few characters, what TLCP-diff encodes). Those
+ * two declare the delta format of `count` (Lightstreamer's declareFieldDiffOrder).
  */
 import type { TestDataAdapter } from './test-data-adapter.ts';
 import { createSimulatedAdapter } from './test-data-adapter.ts';
@@ -31,6 +32,11 @@ function createCounter(name: string, render: (n: number) => string): TestDataAda
 }
 
 export const createCountAdapter = () => createCounter('COUNT', String);
-export const createJsonCountAdapter = () => createCounter('JSON_COUNT', (n) => JSON.stringify({ value: n, unit: 'steps since the subscription' }));
-export const createDiffCountAdapter = () =>
-  createCounter('DIFF_COUNT', (n) => `This counter of the TEST adapter set counts the steps since the subscription: value=${n}; the rest of the text stays the same.`);
+export const createJsonCountAdapter = (): TestDataAdapter => ({
+  ...createCounter('JSON_COUNT', (n) => JSON.stringify({ value: n, unit: 'steps since the subscription' })),
+  diffOrder: () => ({ count: ['JSONPATCH'] }),
+});
+export const createDiffCountAdapter = (): TestDataAdapter => ({
+  ...createCounter('DIFF_COUNT', (n) => `This counter of the TEST adapter set counts the steps since the subscription: value=${n}; the rest of the text stays the same.`),
+  diffOrder: () => ({ count: ['DIFF_MATCH_PATCH'] }),
+});
