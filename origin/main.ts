@@ -6,6 +6,7 @@ import type { AdapterSet } from './adapters/adapter.ts';
 import { loadAdapterSets, type LoadedAdapters } from './adapters/config/adapter-sets.ts';
 import { AdaptersConfError } from './adapters/config/adapters-xml.ts';
 import { createBuiltInAdapterSets } from './adapters/demo-sets/built-in.ts';
+import { createTestAdapterSet } from './adapters/test/test-adapter-set.ts';
 import { createBus } from './bus/create-bus.ts';
 import { ConfigError, loadConfig, type OriginConfig } from './config.ts';
 import { startListeners } from './listeners/listeners.ts';
@@ -39,7 +40,7 @@ if (config.adapters) {
   }
   adapterSets = loaded.sets;
 } else {
-  adapterSets = createBuiltInAdapterSets();
+  adapterSets = [...createBuiltInAdapterSets(), createTestAdapterSet()];
 }
 for (const set of adapterSets) for (const adapter of set.dataAdapters.values()) adapter.start?.(bus);
 const origin = createOrigin(config, bus, adapterSets, logger, loaded?.remoteStats ?? []);

@@ -108,6 +108,11 @@ export interface UserRequest {
 export interface UserGrant {
   /** Have `notifyNewTables` and `notifyTablesClose` called for this user's subscriptions. */
   readonly wantsTablesNotification?: boolean;
+  /**
+   * Kbit/s each of the user's sessions may use at most (Lightstreamer's allowed max bandwidth): a
+   * client asking for more, or for no limit, is granted this. Omitted: no limit.
+   */
+  readonly maxBandwidth?: number;
 }
 
 export interface SessionInfo {

@@ -49,6 +49,9 @@ const MODES: readonly SubscriptionMode[] = ['MERGE', 'DISTINCT', 'COMMAND', 'RAW
  */
 const ADAPTER_ITEM_NAME = /^[^\s{}\x00-\x1f\x7f]{1,512}$/;
 const SEQUENCE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+// A Lightstreamer Server's wording, which client libraries' tests and applications match on.
+const ADAPTER_SET_UNAVAILABLE_MESSAGE = 'Requested Adapter Set not available';
+const MODE_NOT_ALLOWED_MESSAGE = 'Invalid mode for these items';
 
 export interface TlcpContext {
   readonly registry: SessionRegistry;
@@ -128,7 +131,7 @@ async function openSession(ctx: TlcpContext, params: Params, clientIp: string, h
   }
   const setName = r.string('LS_adapter_set') ?? ctx.defaultAdapterSet;
   const adapterSet = ctx.adapterSets.get(setName);
-  if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
+  if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: ADAPTER_SET_UNAVAILABLE_MESSAGE };
   const { metadata } = adapterSet;
   const user = r.string('LS_user');
   let wantsTablesNotification = false;
@@ -313,8 +316,9 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
   try {
     const { metadata } = adapterSet;
     const request = { user: session.user, sessionId: session.id, group, dataAdapter: dataAdapterName };
+    // A group may resolve to no item, as on a Lightstreamer Server: SUBOK says 0 and the client,
+    // which counted the group's names, reports the mismatch itself (onSubscriptionError 61).
     const items = [...(await withDeadline(metadata.getItems(request), 'getItems'))];
-    if (items.length === 0) return abandon(session, id, { code: ReqErr.BAD_GROUP, message: 'empty group' });
     const badItem = items.find((item) => typeof item !== 'string' || !ADAPTER_ITEM_NAME.test(item));
     if (badItem !== undefined) return abandon(session, id, { code: ReqErr.BAD_GROUP, message: 'the metadata adapter named an item with blanks, braces or control characters' });
     // Before the schema is resolved against the items: that work grows with both.
@@ -397,8 +401,8 @@ function grantedLimits(items: readonly string[], limits: readonly ItemLimits[], 
   let distinctSnapshotLength: number | null = null;
   const tighter = (current: number | null, next: number | undefined, floor: number) =>
     next === undefined || !Number.isFinite(next) || next < floor ? current : current === null ? next : Math.min(current, next);
-  for (const [i, limit] of limits.entries()) {
-    if (limit.modes && !limit.modes.includes(mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: `${mode} not allowed for ${items[i]}` };
+  for (const limit of limits) {
+    if (limit.modes && !limit.modes.includes(mode)) return { code: ReqErr.MODE_NOT_ALLOWED, message: MODE_NOT_ALLOWED_MESSAGE };
     // Zero or less means no limit, as Lightstreamer's item and user data have it.
     maxFrequency = tighter(maxFrequency, limit.maxFrequency !== undefined && limit.maxFrequency > 0 ? Math.max(limit.maxFrequency, MIN_MAX_FREQUENCY) : undefined, MIN_MAX_FREQUENCY);
     bufferSize = tighter(bufferSize, limit.bufferSize !== undefined && limit.bufferSize > 0 ? Math.floor(limit.bufferSize) : undefined, 1);
