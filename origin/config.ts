@@ -26,6 +26,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { z } from 'zod';
 import { SHARD_ID_PATTERN } from '../protocol/session-id.ts';
+import { BUILT_IN_PREFIX, BUILT_IN_SET_NAMES } from './adapters/built-in-sets.ts';
 import { checkAdaptersConfs, type CheckedAdapters } from './adapters/config/adapter-sets.ts';
 import { AdaptersConfError, adaptersConfFiles, describeProblem, readAdaptersConfs } from './adapters/config/adapters-xml.ts';
 
@@ -134,6 +135,8 @@ export interface OriginConfig {
   readonly drain: { readonly ratePerSecond: number; readonly graceMs: number };
   /** The adapter sets of ADAPTERS_CONF, checked; null: the built-in DEMO set. */
   readonly adapters: CheckedAdapters | null;
+  /** The built-in adapter sets served (adapters/built-in-sets.ts): all without ADAPTERS_CONF, else those it names. */
+  readonly builtInAdapterSets: readonly string[];
 }
 
 export interface ConfigProblem {
@@ -288,8 +291,10 @@ export function loadConfig(env: Env = process.env): OriginConfig {
       graceMs: read('DRAIN_GRACE_SECONDS', wholeNumber(1, 86_400), 600) * 1000,
     },
     adapters: read('ADAPTERS_CONF', z.string().transform((v, ctx) => readAdapters(v, env, ctx)), null),
+    builtInAdapterSets: read('ADAPTERS_CONF', z.string().transform(readBuiltInSetNames), [...BUILT_IN_SET_NAMES]),
   };
   if (config.adapters) checkAdapterPorts(config.adapters, config.listeners, problems);
+  if (config.adapters) checkAdapterSetNames(config.adapters, config.builtInAdapterSets, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -298,13 +303,40 @@ export function loadConfig(env: Env = process.env): OriginConfig {
  * ADAPTERS_CONF: adapters.xml files (comma-separated) or a folder of adapter set folders, read and
  * checked now, so a typo in any of them stops the start with its file, line and element.
  */
-function readAdapters(value: string, env: Env, ctx: z.RefinementCtx): CheckedAdapters {
+function readAdapters(value: string, env: Env, ctx: z.RefinementCtx): CheckedAdapters | null {
+  const files = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry && !entry.startsWith(BUILT_IN_PREFIX));
+  if (files.length === 0) {
+    if (!value.includes(BUILT_IN_PREFIX)) ctx.addIssue({ code: 'custom', message: 'names no file' });
+    return null;
+  }
   try {
-    return checkAdaptersConfs(readAdaptersConfs(adaptersConfFiles(value), env));
+    return checkAdaptersConfs(readAdaptersConfs(adaptersConfFiles(files.join(',')), env));
   } catch (err) {
     if (err instanceof AdaptersConfError) for (const p of err.problems) ctx.addIssue({ code: 'custom', message: describeProblem(p) });
     else ctx.addIssue({ code: 'custom', message: (err as Error).message });
     return z.NEVER;
+  }
+}
+
+/** The `builtin:<name>` entries of ADAPTERS_CONF: built-in sets served beside its files. */
+function readBuiltInSetNames(value: string, ctx: z.RefinementCtx): string[] {
+  const names: string[] = [];
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    if (!entry.startsWith(BUILT_IN_PREFIX)) continue;
+    const name = entry.slice(BUILT_IN_PREFIX.length);
+    if (!(BUILT_IN_SET_NAMES as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', message: `${entry}: no built-in adapter set ${name} (there are ${BUILT_IN_SET_NAMES.join(', ')})` });
+    else if (!names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+/** An adapter set id names one set: an adapters.xml may not reuse a built-in set's name it serves too. */
+function checkAdapterSetNames(adapters: CheckedAdapters, builtIn: readonly string[], problems: ConfigProblem[]): void {
+  for (const plan of adapters.plans) {
+    if (builtIn.includes(plan.conf.id)) problems.push({ variable: 'ADAPTERS_CONF', value: plan.conf.file, message: `adapter set ${plan.conf.id} is also the built-in set named by ${BUILT_IN_PREFIX}${plan.conf.id}` });
   }
 }
 

@@ -5,8 +5,7 @@ import { pino } from 'pino';
 import type { AdapterSet } from './adapters/adapter.ts';
 import { loadAdapterSets, type LoadedAdapters } from './adapters/config/adapter-sets.ts';
 import { AdaptersConfError } from './adapters/config/adapters-xml.ts';
-import { createBuiltInAdapterSets } from './adapters/demo-sets/built-in.ts';
-import { createTestAdapterSet } from './adapters/test/test-adapter-set.ts';
+import { createBuiltInSets } from './adapters/built-in-sets.ts';
 import { createBus } from './bus/create-bus.ts';
 import { ConfigError, loadConfig, type OriginConfig } from './config.ts';
 import { startListeners } from './listeners/listeners.ts';
@@ -26,7 +25,8 @@ const logger = pino({ level: config.logLevel, base: { shard: config.shardId } })
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
 const bus = createBus({ redisUrl: config.redisUrl ?? undefined, logger });
-let adapterSets: readonly AdapterSet[];
+const builtInSets = createBuiltInSets(config.builtInAdapterSets);
+let adapterSets: readonly AdapterSet[] = builtInSets;
 let loaded: LoadedAdapters | null = null;
 if (config.adapters) {
   try {
@@ -38,9 +38,7 @@ if (config.adapters) {
     await loaded?.close();
     process.exit(1);
   }
-  adapterSets = loaded.sets;
-} else {
-  adapterSets = [...createBuiltInAdapterSets(), createTestAdapterSet()];
+  adapterSets = [...loaded.sets, ...builtInSets];
 }
 for (const set of adapterSets) for (const adapter of set.dataAdapters.values()) adapter.start?.(bus);
 const origin = createOrigin(config, bus, adapterSets, logger, loaded?.remoteStats ?? []);
@@ -65,7 +63,7 @@ async function stop(signal: string): Promise<void> {
   if (signal === 'SIGTERM') await origin.drain(config.drain);
   // END 48 first, so clients reconnect (elsewhere) at once instead of waiting out a dead socket.
   origin.close();
-  if (!loaded) for (const set of adapterSets) for (const adapter of set.dataAdapters.values()) await adapter.stop?.();
+  for (const set of builtInSets) for (const adapter of set.dataAdapters.values()) await adapter.stop?.();
   // Closing the listeners destroys sockets with whatever they still buffer: give the ENDs a moment.
   await new Promise((resolve) => setTimeout(resolve, 200));
   await listeners!.close();

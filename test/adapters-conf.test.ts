@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../origin/config.ts';
+import { BUILT_IN_SET_NAMES, createBuiltInSets } from '../origin/adapters/built-in-sets.ts';
+import { startOrigin } from './support/origin.ts';
+import { tlcpPost } from './support/tlcp-raw.ts';
 import { selfSignedCertificate } from './support/certificates.ts';
 import { freePort } from './support/ports.ts';
 import { spawnManaged, tsNode, waitForHttp } from './support/process.ts';
@@ -223,6 +226,31 @@ describe('ADAPTERS_CONF', () => {
       } finally {
         await remote.stop();
       }
+    } finally {
+      await origin.stop();
+    }
+  });
+
+  it('names built-in sets beside its files (builtin:<name>); without it every built-in set is served', () => {
+    expect(createBuiltInSets().map((set) => set.name)).toEqual([...BUILT_IN_SET_NAMES]);
+    expect(loadConfig({}).builtInAdapterSets).toEqual([...BUILT_IN_SET_NAMES]);
+    const only = loadConfig({ ADAPTERS_CONF: 'builtin:CHAT, builtin:TEST' });
+    expect([only.adapters, only.builtInAdapterSets]).toEqual([null, ['CHAT', 'TEST']]);
+    expect(problemsOf({ ADAPTERS_CONF: 'builtin:NOPE' }).join('\n')).toMatch(/builtin:NOPE: no built-in adapter set NOPE \(there are DEMO, CHAT, .*TEST\)/);
+    const dir = folder();
+    const demo = write(dir, 'demo.xml', set('DEMO', proxy('com.lightstreamer.adapters.metadata.LiteralBasedProvider', ''), proxy('edgepush.FeedAdapter', '')));
+    expect(problemsOf({ ADAPTERS_CONF: `${demo},builtin:DEMO` }).join('\n')).toMatch(/adapter set DEMO is also the built-in set named by builtin:DEMO/);
+  });
+
+  it('serves the sets of its files and the built-in sets it names, and no other', async () => {
+    const dir = folder();
+    const quotes = write(dir, 'quotes.xml', set('QUOTES', proxy('com.lightstreamer.adapters.metadata.LiteralBasedProvider', ''), proxy('edgepush.FeedAdapter', '')));
+    const origin = await startOrigin({ ADAPTERS_CONF: `${quotes},builtin:TEST` });
+    try {
+      const create = async (adapterSet: string) => (await tlcpPost(origin.url, 'create_session', `LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_adapter_set=${adapterSet}&LS_cid=conf\r\n`)).lines[0];
+      expect(await create('QUOTES')).toMatch(/^CONOK,/);
+      expect(await create('TEST')).toMatch(/^CONOK,/);
+      expect(await create('DEMO')).toBe('CONERR,2,Requested Adapter Set not available');
     } finally {
       await origin.stop();
     }

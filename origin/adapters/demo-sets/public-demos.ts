@@ -1,6 +1,6 @@
 /**
- * The adapter sets an origin serves without ADAPTERS_CONF: `DEMO` and the adapter sets of
- * Lightstreamer's public demos that need nothing outside the origin, sharing one simulated market,
+ * The built-in adapter sets of Lightstreamer's public demos (built-in-sets.ts): `DEMO` and those
+ * that need nothing outside the origin, sharing one simulated market,
  * chat room and set of portfolios (demo-feeds.ts).
  */
 import { createDemoAdapterSet } from '../demo/demo-adapter-set.ts';
@@ -13,7 +13,7 @@ import { createJsonPortfolioAdapterSet } from './json-portfolio.ts';
 import { createPortfolioAdapterSet } from './portfolio.ts';
 import { createRoundTripAdapterSet } from './roundtrip.ts';
 
-export function createBuiltInAdapterSets(): DemoAdapterSet[] {
+export function createPublicDemoSets(): DemoAdapterSet[] {
   const feeds = createDemoFeeds();
   return [
     createDemoAdapterSet(feeds),
