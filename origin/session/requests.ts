@@ -15,6 +15,7 @@ import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
 import type { Session, SessionServices } from './session.ts';
 import { MAX_POLLING_MS, readStreamOptions, type StreamOptions } from '../../protocol/stream-options.ts';
 import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
+import { bandwidthCap, readRequestedBandwidth, type Bandwidth } from '../../protocol/bandwidth.ts';
 
 /*
  * Every number a client sends is brought into a range before use (stream options: protocol/
@@ -58,7 +59,7 @@ export interface TlcpContext {
   /** Refused creates and binds are recorded as recent errors for the dashboard. */
   readonly telemetry: Telemetry;
   readonly logger: Logger;
-  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification'>;
+  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification' | 'bandwidthCap'>;
 }
 
 export type Refusal = { readonly code: number; readonly message: string };
@@ -131,15 +132,24 @@ async function openSession(ctx: TlcpContext, params: Params, clientIp: string, h
   if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: `adapter set ${setName} not available` };
   const { metadata } = adapterSet;
   const user = r.string('LS_user');
+  let requestedBandwidth: Bandwidth | undefined;
+  try {
+    requestedBandwidth = readRequestedBandwidth(params);
+  } catch (err) {
+    return { code: ConErr.MALFORMED, message: (err as Error).message };
+  }
   let wantsTablesNotification = false;
+  let cap: Bandwidth = null;
   try {
     const grant = await withDeadline(metadata.notifyUser({ user, password: r.string('LS_password'), clientIp, httpHeaders }), 'notifyUser');
     wantsTablesNotification = grant?.wantsTablesNotification === true;
+    cap = bandwidthCap(grant?.maxBandwidth);
   } catch (err) {
     return metadataRefusal(ctx, err, 'notifyUser', ConErr.ADAPTER_FAILURE);
   }
   const services = ctx.services(adapterSet);
-  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification });
+  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification, bandwidthCap: cap });
+  session.requestBandwidth(requestedBandwidth, false);
   if (metadata.notifyNewSession) {
     const properties: Record<string, string> = { REMOTE_IP: clientIp, LOCAL_SERVER: services.serverName };
     if (httpHeaders['user-agent'] !== undefined) properties.USER_AGENT = httpHeaders['user-agent'];
@@ -227,8 +237,10 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
         const pollingMillis = Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS);
         return ok(() => session.forceRebind(pollingMillis));
       }
-      case 'constrain':
-        return ok(() => session.constrain());
+      case 'constrain': {
+        const requested = readRequestedBandwidth(params);
+        return ok(() => session.requestBandwidth(requested, true));
+      }
       default:
         return fail(ReqErr.INVALID_REQUEST, `unknown LS_op ${op}`);
     }
