@@ -23,7 +23,9 @@ describe('bandwidth per session', () => {
       o.setIdleTimeout(0);
       o.setPollingInterval(100);
     }
-    if (requested !== undefined) o.setRequestedMaxBandwidth(requested);
+    // The client takes a decimal text or `unlimited`, as TLCP does (its typings say number).
+    const request = (kbps: string) => o.setRequestedMaxBandwidth(kbps as unknown as number);
+    if (requested !== undefined) request(requested);
     const granted: string[] = [];
     c.client.addListener({
       onPropertyChange: (p: string) => {
@@ -32,7 +34,7 @@ describe('bandwidth per session', () => {
     });
     const grantedNow = async (value: string) =>
       waitUntil(() => granted.at(-1) === value, 10_000, () => `realMaxBandwidth ${value} not reached: ${granted.join(', ')}; ${c.statuses.join(' > ')}`);
-    return { ...c, granted, grantedNow };
+    return { ...c, granted, grantedNow, request };
   };
 
   beforeAll(async () => {
@@ -49,13 +51,13 @@ describe('bandwidth per session', () => {
       c.client.connect();
       // No request: the cap.
       await c.grantedNow('40');
-      c.client.connectionOptions.setRequestedMaxBandwidth('20.1');
+      c.request('20.1');
       await c.grantedNow('20.1');
-      c.client.connectionOptions.setRequestedMaxBandwidth('70.1');
+      c.request('70.1');
       await c.grantedNow('40');
-      c.client.connectionOptions.setRequestedMaxBandwidth('39');
+      c.request('39');
       await c.grantedNow('39');
-      c.client.connectionOptions.setRequestedMaxBandwidth('unlimited');
+      c.request('unlimited');
       await c.grantedNow('40');
       expect(c.granted).toEqual(['40', '20.1', '40', '39', '40']);
       await c.disconnect();
@@ -66,7 +68,7 @@ describe('bandwidth per session', () => {
     const c = client('WS-STREAMING', 'unlimited', '12.5');
     c.client.connect();
     await c.grantedNow('12.5');
-    c.client.connectionOptions.setRequestedMaxBandwidth('unlimited');
+    c.request('unlimited');
     await c.grantedNow('unlimited');
     await c.disconnect();
   });
