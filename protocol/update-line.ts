@@ -66,6 +66,21 @@ export function encodeUpdateValue(v: string | null): string {
   return out;
 }
 
+/**
+ * `LS_supported_diffs` of a create: the delta formats the client accepts, as the tags of their
+ * markers (`P`, `T`), comma-separated; unknown tags are ignored. Absent: the server may use any
+ * (null); empty: none.
+ */
+export function readSupportedDeltas(value: string | undefined): ReadonlySet<DeltaValue['patch']> | null {
+  if (value === undefined) return null;
+  const kinds = new Set<DeltaValue['patch']>();
+  for (const tag of value.split(',')) {
+    if (tag.trim() === 'P') kinds.add('json');
+    else if (tag.trim() === 'T') kinds.add('diff');
+  }
+  return kinds;
+}
+
 export function encodeDeltaValue(delta: DeltaValue): string {
   return (delta.patch === 'json' ? '^P' : '^T') + (needsEscape(delta.text) ? escape(delta.text) : delta.text);
 }

@@ -7,8 +7,9 @@ import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, isRequestId, parseParams, scanParam, type Params } from '../../protocol/request.ts';
-import { AdapterError, isOnDemand, type AdapterSet, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
-import { schemaOf, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
+import { AdapterError, isOnDemand, type AdapterSet, type DataAdapter, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
+import { schemaOf, type DeltaKind, type FieldDeltas, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
+import { readSupportedDeltas } from '../../protocol/update-line.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, capFrequency, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
@@ -59,7 +60,7 @@ export interface TlcpContext {
   /** Refused creates and binds are recorded as recent errors for the dashboard. */
   readonly telemetry: Telemetry;
   readonly logger: Logger;
-  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification' | 'bandwidthCap'>;
+  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification' | 'bandwidthCap' | 'supportedDeltas'>;
 }
 
 export type Refusal = { readonly code: number; readonly message: string };
@@ -148,7 +149,8 @@ async function openSession(ctx: TlcpContext, params: Params, clientIp: string, h
     return metadataRefusal(ctx, err, 'notifyUser', ConErr.ADAPTER_FAILURE);
   }
   const services = ctx.services(adapterSet);
-  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification, bandwidthCap: cap });
+  const supportedDeltas = readSupportedDeltas(params.get('LS_supported_diffs'));
+  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification, bandwidthCap: cap, supportedDeltas });
   session.requestBandwidth(requestedBandwidth, false);
   if (metadata.notifyNewSession) {
     const properties: Record<string, string> = { REMOTE_IP: clientIp, LOCAL_SERVER: services.serverName };
@@ -367,6 +369,7 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
       frequencyCap: mode === 'MERGE' ? granted.maxFrequency : null,
       unfiltered,
       bufferSize,
+      deltas: mode === 'COMMAND' ? null : deltasOf(session, dataAdapter, items, fields),
     };
     const onDemand = isOnDemand(dataAdapter);
     const refs: ItemRef[] = items.map((item) =>
@@ -387,6 +390,48 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
     session.logger.error({ err, session: session.id }, 'metadata adapter failed on a subscription');
     return { code: ReqErr.ADAPTER_FAILURE, message: 'metadata adapter failure' };
   }
+}
+
+const DELTA_KINDS = { JSONPATCH: 'json', DIFF_MATCH_PATCH: 'diff' } as const satisfies Record<string, DeltaKind>;
+
+/**
+ * Per item, the fields the data adapter lets go out as deltas (diffOrder), in formats the client
+ * accepts; null when none may. COMMAND rows are always whole: a delta would need each key's values.
+ */
+function deltasOf(session: Session, adapter: DataAdapter, items: readonly string[], fields: readonly string[]): Array<FieldDeltas | null> | null {
+  if (!adapter.diffOrder || session.supportedDeltas?.size === 0) return null;
+  const byItem = new Map<string, FieldDeltas | null>();
+  const deltas = items.map((item) => {
+    let itemDeltas = byItem.get(item);
+    if (itemDeltas === undefined) {
+      itemDeltas = fieldDeltas(session, adapter, item, fields);
+      byItem.set(item, itemDeltas);
+    }
+    return itemDeltas;
+  });
+  return deltas.some((d) => d !== null) ? deltas : null;
+}
+
+function fieldDeltas(session: Session, adapter: DataAdapter, item: string, fields: readonly string[]): FieldDeltas | null {
+  let order: ReturnType<NonNullable<DataAdapter['diffOrder']>>;
+  try {
+    order = adapter.diffOrder!(item);
+  } catch (err) {
+    session.logger.error({ err, item, adapter: adapter.name }, 'data adapter failed on diffOrder; values go out whole');
+    return null;
+  }
+  if (!order) return null;
+  const supported = session.supportedDeltas;
+  let any = false;
+  const deltas = fields.map((field) => {
+    const algorithms = field === FEED_POSITION_FIELD || !Object.hasOwn(order, field) ? undefined : order[field];
+    if (!Array.isArray(algorithms)) return null;
+    const kinds = [...new Set(algorithms.map((a) => DELTA_KINDS[a as keyof typeof DELTA_KINDS]).filter((k) => k !== undefined && (supported === null || supported.has(k))))];
+    if (kinds.length === 0) return null;
+    any = true;
+    return kinds;
+  });
+  return any ? deltas : null;
 }
 
 function abandon(session: Session, id: number, refusal: Refusal): Refusal {

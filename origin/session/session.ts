@@ -7,7 +7,7 @@ import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode } from '../../protocol/codes.ts';
 import type { AdapterSet, TableInfo } from '../adapters/adapter.ts';
 import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
-import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
+import type { DeltaKind, ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
 import { Subscription, type SubscriptionOutput, type SubscriptionSpec, type WriteBudget } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { Stream } from '../transports/stream.ts';
@@ -57,6 +57,8 @@ export interface SessionServices {
   readonly wantsTablesNotification: boolean;
   /** The user's bandwidth limit (notifyUser's grant): no request may exceed it. */
   readonly bandwidthCap: Bandwidth;
+  /** The delta formats the client accepts (LS_supported_diffs); null: any. */
+  readonly supportedDeltas: ReadonlySet<DeltaKind> | null;
   /** The registry forgets the session. */
   onClosed(session: Session): void;
 }
@@ -143,6 +145,10 @@ export class Session implements SubscriptionOutput {
 
   get wantsTablesNotification(): boolean {
     return this.services.wantsTablesNotification;
+  }
+
+  get supportedDeltas(): ReadonlySet<DeltaKind> | null {
+    return this.services.supportedDeltas;
   }
 
   /** The metadata adapter knows of the session now: its close will be notified. */

@@ -4,7 +4,8 @@
  * - `text_<ms>`: `value=<n>` after a long constant text, TLCP-diff allowed;
  * - `json_<ms>`: a JSON object `{"value":<n>,"text":<a long constant text>}`, JSON Patch allowed;
  * - `plain_<ms>`: the text value of `text_`, no delta allowed;
- * - `burst_<ms>`: `<n>` plus padding, 50 updates at each tick (floods a session with a small bandwidth).
+ * - `burst_<ms>`: `<n>` and the long text, 50 updates at each tick (floods a session with a small
+ *   bandwidth), TLCP-diff allowed.
  */
 import type { DataAdapter, DiffAlgorithm, ItemListener } from '../../../origin/adapters/adapter.ts';
 
@@ -23,7 +24,7 @@ export function createDataAdapter(): Omit<DataAdapter, 'name'> {
     isSnapshotAvailable: () => true,
     diffOrder(item: string): Record<string, readonly DiffAlgorithm[]> | null {
       const kind = ITEM.exec(item)?.[1];
-      if (kind === 'text') return { value: ['DIFF_MATCH_PATCH'] };
+      if (kind === 'text' || kind === 'burst') return { value: ['DIFF_MATCH_PATCH'] };
       // In order: JSON Patch first, TLCP-diff where a patch would not be smaller.
       if (kind === 'json') return { value: ['JSONPATCH', 'DIFF_MATCH_PATCH'] };
       return null;
