@@ -39,7 +39,8 @@ export const conok = (sessionId: string, requestLimit: number, keepaliveMs: numb
 export const conerr = (code: number, message: string): string => `CONERR,${code},${encodeText(message)}${CRLF}`;
 export const servname = (name: string): string => `SERVNAME,${name}${CRLF}`;
 export const clientip = (ip: string): string => `CLIENTIP,${ip}${CRLF}`;
-export const cons = (bandwidth: number | 'unlimited' | 'unmanaged'): string => `CONS,${bandwidth}${CRLF}`;
+/** Kilobits per second, or `unlimited` (null); `unmanaged` when the server does no bandwidth management. */
+export const cons = (bandwidth: number | null | 'unlimited' | 'unmanaged'): string => `CONS,${bandwidth ?? 'unlimited'}${CRLF}`;
 export const WSOK = `WSOK${CRLF}`;
 export const PROBE = `PROBE${CRLF}`;
 export const loop = (delayMs: number): string => `LOOP,${delayMs}${CRLF}`;

@@ -7,14 +7,22 @@
  * - `|`, `%`, CR and LF are percent-encoded anywhere, `#`, `$` and `^` only in first position
  *   (where the client would read them as markers).
  *
- * The first `U` of an item must carry no unchanged marker at all (the client has nothing to keep and
- * disconnects with 61): callers pass full values for it. Kept allocation-light: this runs once per
- * update and schema on the fan-out path.
+ * - a delta (`{ patch, text }`) is `^P` (JSON Patch) or `^T` (TLCP-diff) and its text, percent-encoded
+ *   as values are.
+ *
+ * The first `U` of an item must carry no unchanged marker or delta at all (the client has nothing to
+ * keep or patch and disconnects with 61): callers pass full values for it. Kept allocation-light:
+ * this runs once per update and schema on the fan-out path.
  */
 export type UpdateValue = string | null | undefined;
+/** A field's new value as a difference from the previous one the client holds. */
+export interface DeltaValue {
+  readonly patch: 'json' | 'diff';
+  readonly text: string;
+}
 
 /** Encodes a full or delta value list. */
-export function encodeUpdateValues(values: readonly UpdateValue[]): string {
+export function encodeUpdateValues(values: readonly (UpdateValue | DeltaValue)[]): string {
   let out = '';
   const n = values.length;
   let i = 0;
@@ -34,7 +42,7 @@ export function encodeUpdateValues(values: readonly UpdateValue[]): string {
       }
       continue;
     }
-    out += encodeUpdateValue(v);
+    out += typeof v === 'object' && v !== null ? encodeDeltaValue(v) : encodeUpdateValue(v);
     i++;
   }
   return out;
@@ -48,6 +56,38 @@ export function encodeUpdateValue(v: string | null): string {
   if (!leadingMarker && !needsEscape(v)) return v;
   let out = leadingMarker ? `%${first.toString(16).toUpperCase()}` : '';
   for (let i = leadingMarker ? 1 : 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x7c) out += '%7C';
+    else if (c === 0x25) out += '%25';
+    else if (c === 0x0d) out += '%0D';
+    else if (c === 0x0a) out += '%0A';
+    else out += v[i];
+  }
+  return out;
+}
+
+/**
+ * `LS_supported_diffs` of a create: the delta formats the client accepts, as the tags of their
+ * markers (`P`, `T`), comma-separated; unknown tags are ignored. Absent: the server may use any
+ * (null); empty: none.
+ */
+export function readSupportedDeltas(value: string | undefined): ReadonlySet<DeltaValue['patch']> | null {
+  if (value === undefined) return null;
+  const kinds = new Set<DeltaValue['patch']>();
+  for (const tag of value.split(',')) {
+    if (tag.trim() === 'P') kinds.add('json');
+    else if (tag.trim() === 'T') kinds.add('diff');
+  }
+  return kinds;
+}
+
+export function encodeDeltaValue(delta: DeltaValue): string {
+  return (delta.patch === 'json' ? '^P' : '^T') + (needsEscape(delta.text) ? escape(delta.text) : delta.text);
+}
+
+function escape(v: string): string {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c === 0x7c) out += '%7C';
     else if (c === 0x25) out += '%25';
@@ -72,7 +112,7 @@ function needsEscape(v: string): boolean {
  * Delta tokens (`^P` JSON Patch, `^T` TLCP-diff) are returned as `{ patch }` for the caller to apply
  * to the field's previous value.
  */
-export type DecodedValue = UpdateValue | { readonly patch: 'json' | 'diff'; readonly text: string };
+export type DecodedValue = UpdateValue | DeltaValue;
 
 export function decodeUpdateValues(values: string): DecodedValue[] {
   const out: DecodedValue[] = [];

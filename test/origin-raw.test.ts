@@ -36,6 +36,14 @@ describe('HTTP requests', () => {
     expect(res.lines.slice(1)).toEqual([`SERVNAME,edgepush ${origin.shardId}`, 'CLIENTIP,127.0.0.1', 'CONS,unlimited', 'LOOP,0']);
   });
 
+  it('a create asking for a bandwidth is granted it in CONS; a bad one is refused with CONERR 65', async () => {
+    const create = (bandwidth: string) =>
+      tlcpPost(origin.url, 'create_session', `LS_polling=true&LS_polling_millis=0&LS_idle_millis=0&LS_requested_max_bandwidth=${bandwidth}&LS_cid=x\r\n`);
+    expect((await create('12.5')).lines).toContain('CONS,12.5');
+    expect((await create('0.2')).lines).toContain('CONS,1');
+    expect((await create('nope')).lines[0]).toMatch(/^CONERR,65,LS_requested_max_bandwidth/);
+  });
+
   it('refuses an unknown adapter set with CONERR 2', async () => {
     const res = await tlcpPost(origin.url, 'create_session', 'LS_polling=true&LS_idle_millis=0&LS_adapter_set=NOPE&LS_cid=x\r\n');
     expect(res.lines[0]).toMatch(/^CONERR,2,/);
@@ -189,12 +197,18 @@ describe('WebSocket requests', () => {
     expect((await tlcpPost(origin.url, 'bind_session', `LS_session=${id}\r\n`)).lines[0]).toMatch(/^CONERR,48,/);
   });
 
-  it('constrain is answered with CONS; destroy ends the stream with END 31 and closes the socket', async () => {
+  it('constrain is answered with CONS (a bad bandwidth with REQERR 65); destroy ends the stream with END 31 and closes the socket', async () => {
     const s = new RawSocket(origin.url);
     const id = await s.create();
     const from = s.lines.length;
     s.send('control\r\nLS_reqId=1&LS_op=constrain&LS_requested_max_bandwidth=10');
     await s.line(/^REQOK,1$/, from);
+    await s.line(/^CONS,10$/, from);
+    for (const bad of ['0', '-1', 'lots', '1e9']) {
+      s.send(`control\r\nLS_reqId=3&LS_op=constrain&LS_requested_max_bandwidth=${bad}`);
+      await s.line(/^REQERR,3,65,/, s.lines.length);
+    }
+    s.send('control\r\nLS_reqId=4&LS_op=constrain&LS_requested_max_bandwidth=unlimited');
     await s.line(/^CONS,unlimited$/, from);
     s.send('control\r\nLS_reqId=2&LS_op=destroy&LS_close_socket=true&LS_cause=api');
     await s.line(/^REQOK,2$/, from);

@@ -26,7 +26,7 @@ class Output implements SubscriptionOutput {
 async function subscribed(mode: SubscriptionSpec['mode'], items: string[], fields: string[], out: Output) {
   const bus = new EmbeddedBus({ historySize: 10 });
   const hubs = new ItemHubs(bus, new Telemetry(), pino({ level: 'silent' }));
-  const spec: SubscriptionSpec = { id: 1, mode, schema: schemaOf(fields), snapshot: false, maxFrequency: null, frequencyCap: null, unfiltered: false, bufferSize: MAX_BUFFER };
+  const spec: SubscriptionSpec = { id: 1, mode, schema: schemaOf(fields), snapshot: false, maxFrequency: null, frequencyCap: null, unfiltered: false, bufferSize: MAX_BUFFER, deltas: null };
   const sub = new Subscription(spec, out);
   sub.start(await hubs.acquireAll(items, 5_000));
   out.lines.length = 0;

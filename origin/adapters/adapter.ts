@@ -109,8 +109,8 @@ export interface UserGrant {
   /** Have `notifyNewTables` and `notifyTablesClose` called for this user's subscriptions. */
   readonly wantsTablesNotification?: boolean;
   /**
-   * Kbit/s each of the user's sessions may use at most (Lightstreamer's allowed max bandwidth): a
-   * client asking for more, or for no limit, is granted this. Omitted: no limit.
+   * The most bandwidth (kilobits per second) each of the user's sessions may have: a client asking
+   * for more, or for no limit, gets this (CONS says so). Absent, zero or negative: no limit.
    */
   readonly maxBandwidth?: number;
 }
@@ -228,6 +228,16 @@ export interface Availability {
 }
 
 /**
+ * A way to send a field's new value as its difference from the previous one (TLCP's delta
+ * delivery), Lightstreamer's names: `JSONPATCH` an RFC 6902 JSON Patch, for values that are JSON
+ * texts (the client gets an equal JSON value, not necessarily the same text: key order, blanks and
+ * number spelling are the client's); `DIFF_MATCH_PATCH` a TLCP-diff of any text without surrogate
+ * pairs (emoji and other characters beyond U+FFFF are sent whole).
+ */
+export type DiffAlgorithm = 'JSONPATCH' | 'DIFF_MATCH_PATCH';
+export const DIFF_ALGORITHMS: readonly DiffAlgorithm[] = ['JSONPATCH', 'DIFF_MATCH_PATCH'];
+
+/**
  * How an on-demand item is put back when its upstream is subscribed again after a loss (a remote
  * adapter back, another shard taking the item over): Lightstreamer's `events_recovery`.
  * `leave_hole`: the snapshot the adapter sends again is dropped; `use_snapshot`: it goes out as
@@ -237,6 +247,14 @@ export type EventsRecovery = 'leave_hole' | 'use_snapshot' | 'enforce_snapshot';
 
 export interface DataAdapter {
   readonly name: string;
+  /**
+   * Per field of `item`, the difference formats the origin may send its values in, tried in order:
+   * an update of the field goes out as the first difference that applies to both values and is
+   * shorter than the value itself; else, and always for the first value a client gets, whole.
+   * Lightstreamer's `declareFieldDiffOrder`. Asked once per item per subscription; fields not named
+   * (or no answer, or no method) are always sent whole.
+   */
+  diffOrder?(item: string): Readonly<Record<string, readonly DiffAlgorithm[]>> | null | undefined;
   /** On demand: start sending the item's updates to `listener`; throw SubscriptionError to refuse. */
   subscribe?(item: string, listener: ItemListener): Maybe<void>;
   /** On demand: stop; no update may follow. */

@@ -7,14 +7,16 @@ import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, isRequestId, parseParams, scanParam, type Params } from '../../protocol/request.ts';
-import { AdapterError, isOnDemand, type AdapterSet, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
-import { schemaOf, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
+import { AdapterError, isOnDemand, type AdapterSet, type DataAdapter, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
+import { schemaOf, type DeltaKind, type FieldDeltas, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
+import { readSupportedDeltas } from '../../protocol/update-line.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, capFrequency, type SubscriptionSpec } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import { bindRefusal, type Lookup, type SessionRegistry } from './registry.ts';
 import type { Session, SessionServices } from './session.ts';
 import { MAX_POLLING_MS, readStreamOptions, type StreamOptions } from '../../protocol/stream-options.ts';
 import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
+import { bandwidthCap, readRequestedBandwidth, type Bandwidth } from '../../protocol/bandwidth.ts';
 
 /*
  * Every number a client sends is brought into a range before use (stream options: protocol/
@@ -61,7 +63,7 @@ export interface TlcpContext {
   /** Refused creates and binds are recorded as recent errors for the dashboard. */
   readonly telemetry: Telemetry;
   readonly logger: Logger;
-  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification'>;
+  readonly services: (adapterSet: AdapterSet) => Omit<SessionServices, 'onClosed' | 'wantsTablesNotification' | 'bandwidthCap' | 'supportedDeltas'>;
 }
 
 export type Refusal = { readonly code: number; readonly message: string };
@@ -134,15 +136,25 @@ async function openSession(ctx: TlcpContext, params: Params, clientIp: string, h
   if (!adapterSet) return { code: ConErr.ADAPTER_SET_UNAVAILABLE, message: ADAPTER_SET_UNAVAILABLE_MESSAGE };
   const { metadata } = adapterSet;
   const user = r.string('LS_user');
+  let requestedBandwidth: Bandwidth | undefined;
+  try {
+    requestedBandwidth = readRequestedBandwidth(params);
+  } catch (err) {
+    return { code: ConErr.MALFORMED, message: (err as Error).message };
+  }
   let wantsTablesNotification = false;
+  let cap: Bandwidth = null;
   try {
     const grant = await withDeadline(metadata.notifyUser({ user, password: r.string('LS_password'), clientIp, httpHeaders }), 'notifyUser');
     wantsTablesNotification = grant?.wantsTablesNotification === true;
+    cap = bandwidthCap(grant?.maxBandwidth);
   } catch (err) {
     return metadataRefusal(ctx, err, 'notifyUser', ConErr.ADAPTER_FAILURE);
   }
   const services = ctx.services(adapterSet);
-  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification });
+  const supportedDeltas = readSupportedDeltas(params.get('LS_supported_diffs'));
+  const session = ctx.registry.create(clientIp, user, { ...services, wantsTablesNotification, bandwidthCap: cap, supportedDeltas });
+  session.requestBandwidth(requestedBandwidth, false);
   if (metadata.notifyNewSession) {
     const properties: Record<string, string> = { REMOTE_IP: clientIp, LOCAL_SERVER: services.serverName };
     if (httpHeaders['user-agent'] !== undefined) properties.USER_AGENT = httpHeaders['user-agent'];
@@ -230,8 +242,10 @@ export async function controlLine(session: Session, adapterSet: AdapterSet, para
         const pollingMillis = Math.min(r.int('LS_polling_millis') ?? 0, MAX_POLLING_MS);
         return ok(() => session.forceRebind(pollingMillis));
       }
-      case 'constrain':
-        return ok(() => session.constrain());
+      case 'constrain': {
+        const requested = readRequestedBandwidth(params);
+        return ok(() => session.requestBandwidth(requested, true));
+      }
       default:
         return fail(ReqErr.INVALID_REQUEST, `unknown LS_op ${op}`);
     }
@@ -359,6 +373,7 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
       frequencyCap: mode === 'MERGE' ? granted.maxFrequency : null,
       unfiltered,
       bufferSize,
+      deltas: mode === 'COMMAND' ? null : deltasOf(session, dataAdapter, items, fields),
     };
     const onDemand = isOnDemand(dataAdapter);
     const refs: ItemRef[] = items.map((item) =>
@@ -379,6 +394,48 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
     session.logger.error({ err, session: session.id }, 'metadata adapter failed on a subscription');
     return { code: ReqErr.ADAPTER_FAILURE, message: 'metadata adapter failure' };
   }
+}
+
+const DELTA_KINDS = { JSONPATCH: 'json', DIFF_MATCH_PATCH: 'diff' } as const satisfies Record<string, DeltaKind>;
+
+/**
+ * Per item, the fields the data adapter lets go out as deltas (diffOrder), in formats the client
+ * accepts; null when none may. COMMAND rows are always whole: a delta would need each key's values.
+ */
+function deltasOf(session: Session, adapter: DataAdapter, items: readonly string[], fields: readonly string[]): Array<FieldDeltas | null> | null {
+  if (!adapter.diffOrder || session.supportedDeltas?.size === 0) return null;
+  const byItem = new Map<string, FieldDeltas | null>();
+  const deltas = items.map((item) => {
+    let itemDeltas = byItem.get(item);
+    if (itemDeltas === undefined) {
+      itemDeltas = fieldDeltas(session, adapter, item, fields);
+      byItem.set(item, itemDeltas);
+    }
+    return itemDeltas;
+  });
+  return deltas.some((d) => d !== null) ? deltas : null;
+}
+
+function fieldDeltas(session: Session, adapter: DataAdapter, item: string, fields: readonly string[]): FieldDeltas | null {
+  let order: ReturnType<NonNullable<DataAdapter['diffOrder']>>;
+  try {
+    order = adapter.diffOrder!(item);
+  } catch (err) {
+    session.logger.error({ err, item, adapter: adapter.name }, 'data adapter failed on diffOrder; values go out whole');
+    return null;
+  }
+  if (!order) return null;
+  const supported = session.supportedDeltas;
+  let any = false;
+  const deltas = fields.map((field) => {
+    const algorithms = field === FEED_POSITION_FIELD || !Object.hasOwn(order, field) ? undefined : order[field];
+    if (!Array.isArray(algorithms)) return null;
+    const kinds = [...new Set(algorithms.map((a) => DELTA_KINDS[a as keyof typeof DELTA_KINDS]).filter((k) => k !== undefined && (supported === null || supported.has(k))))];
+    if (kinds.length === 0) return null;
+    any = true;
+    return kinds;
+  });
+  return any ? deltas : null;
 }
 
 function abandon(session: Session, id: number, refusal: Refusal): Refusal {

@@ -7,11 +7,13 @@ import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode } from '../../protocol/codes.ts';
 import type { AdapterSet, TableInfo } from '../adapters/adapter.ts';
 import { MessageSequencer, type ClientMessage } from '../messages/message-sequencer.ts';
-import type { ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
+import type { DeltaKind, ItemHub, ItemHubs } from '../subscriptions/item-hub.ts';
 import { Subscription, type SubscriptionOutput, type SubscriptionSpec, type WriteBudget } from '../subscriptions/subscription.ts';
 import type { Telemetry } from '../telemetry.ts';
 import type { Stream } from '../transports/stream.ts';
 import { ReplayLog } from '../../protocol/replay-log.ts';
+import { bytesPerSecond, grantedBandwidth, type Bandwidth } from '../../protocol/bandwidth.ts';
+import { TokenBucket } from './token-bucket.ts';
 
 /** Announced in CONOK: the largest body of batched control requests the client may send. */
 const REQUEST_LIMIT_BYTES = 50_000;
@@ -53,6 +55,10 @@ export interface SessionServices {
   readonly adapterSet: AdapterSet;
   /** The metadata adapter asked to hear of this session's subscriptions (notifyNewTables). */
   readonly wantsTablesNotification: boolean;
+  /** The user's bandwidth limit (notifyUser's grant): no request may exceed it. */
+  readonly bandwidthCap: Bandwidth;
+  /** The delta formats the client accepts (LS_supported_diffs); null: any. */
+  readonly supportedDeltas: ReadonlySet<DeltaKind> | null;
   /** The registry forgets the session. */
   onClosed(session: Session): void;
 }
@@ -103,6 +109,12 @@ export class Session implements SubscriptionOutput {
   readonly #held = new Set<Subscription>();
   // Most sessions never send a message: the sequencer comes with the first one.
   #messages: MessageSequencer | null = null;
+  /** LS_requested_max_bandwidth, of the create or the latest constrain. */
+  #requestedBandwidth: Bandwidth = null;
+  /** Null when the granted bandwidth is unlimited: writes then cost nothing more. */
+  #bucket: TokenBucket | null = null;
+  /** Pending while the bucket is empty: it writes and releases again once bytes accrued. */
+  #bandwidthTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly id: string,
@@ -135,6 +147,10 @@ export class Session implements SubscriptionOutput {
     return this.services.wantsTablesNotification;
   }
 
+  get supportedDeltas(): ReadonlySet<DeltaKind> | null {
+    return this.services.supportedDeltas;
+  }
+
   /** The metadata adapter knows of the session now: its close will be notified. */
   announced(): void {
     this.#announced = true;
@@ -154,7 +170,7 @@ export class Session implements SubscriptionOutput {
       n.conok(this.id, REQUEST_LIMIT_BYTES, keepalive, services.controlLink) +
       n.servname(services.serverName) +
       n.clientip(this.clientIp) +
-      n.cons('unlimited');
+      n.cons(this.grantedBandwidth);
     if (options.recoveryFrom !== null) {
       this.#log.resumeFrom(options.recoveryFrom);
       head += n.prog(options.recoveryFrom);
@@ -180,7 +196,7 @@ export class Session implements SubscriptionOutput {
 
   accepting(): boolean {
     const s = this.#stream;
-    return s !== null && !s.congested && this.#log.pending < BACKLOG_LINES;
+    return s !== null && !s.congested && this.#log.pending < BACKLOG_LINES && (this.#bucket === null || this.#bucket.available(Date.now()) > 0);
   }
 
   emit(line: string): void {
@@ -332,9 +348,28 @@ export class Session implements SubscriptionOutput {
     stream.finish(n.loop(delayMs));
   }
 
-  /** constrain: bandwidth is not managed here, which CONS says. */
-  constrain(): void {
-    if (this.#stream) this.#write(this.#stream, n.cons('unlimited'));
+  /** The bandwidth the session gets now (kbps; null: unlimited), as CONS announces it. */
+  get grantedBandwidth(): Bandwidth {
+    return grantedBandwidth(this.#requestedBandwidth, this.services.bandwidthCap);
+  }
+
+  /**
+   * LS_requested_max_bandwidth of a create (before the first bind) or of a constrain (undefined:
+   * the constrain asked for no change). A constrain's CONS goes out before anything sent at the new
+   * rate; an unbound session's next bind announces it.
+   */
+  requestBandwidth(requested: Bandwidth | undefined, announce: boolean): void {
+    if (this.#closed) return;
+    if (requested !== undefined) this.#requestedBandwidth = requested;
+    const granted = this.grantedBandwidth;
+    if (granted === null) this.#bucket = null;
+    else if (this.#bucket?.bytesPerSecond !== bytesPerSecond(granted)) this.#bucket = new TokenBucket(bytesPerSecond(granted), Date.now());
+    if (announce && this.#stream) this.#write(this.#stream, n.cons(granted));
+    // A wider limit lets out at once what the narrower one held back.
+    if (this.#bandwidthTimer) clearTimeout(this.#bandwidthTimer);
+    this.#bandwidthTimer = null;
+    this.#pump();
+    this.#releaseHeld();
   }
 
   /** Ends the session: pending data, then END, then the stream closes. */
@@ -357,6 +392,7 @@ export class Session implements SubscriptionOutput {
     for (const sub of [...this.#subs.values()]) this.#removeSubscription(sub);
     this.#messages?.close();
     if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    if (this.#bandwidthTimer) clearTimeout(this.#bandwidthTimer);
     this.services.onClosed(this);
     if (this.#announced) this.#notifyClose();
   }
@@ -414,17 +450,27 @@ export class Session implements SubscriptionOutput {
       this.#markSlow(stream);
       return;
     }
+    const bucket = this.#bucket;
+    const now = bucket === null ? 0 : Date.now();
+    const allowance = bucket === null ? Infinity : bucket.available(now);
+    if (allowance <= 0) {
+      this.#awaitBandwidth(bucket!);
+      return;
+    }
     const bounded = stream.remaining !== Infinity;
+    const measured = bounded || bucket !== null;
     const budget = stream.remaining - LOOP_RESERVE_BYTES;
     let chunk = '';
     let bytes = 0;
     let count = 0;
     let mustLoop = false;
     for (let line = this.#log.peek(); line !== undefined; line = this.#log.peek()) {
-      if (bounded) {
+      if (measured) {
+        // The bandwidth's allowance may be overdrawn by the line that crosses it: lines are not split.
+        if (bytes >= allowance) break;
         const size = Buffer.byteLength(line);
         // One line always goes out, however small the budget, or the client would re-bind forever.
-        if (bytes + size > budget && this.#streamLines + count > 0) {
+        if (bounded && bytes + size > budget && this.#streamLines + count > 0) {
           mustLoop = true;
           break;
         }
@@ -433,6 +479,10 @@ export class Session implements SubscriptionOutput {
       chunk += line;
       count++;
       this.#log.advance();
+    }
+    if (bucket !== null) {
+      bucket.spend(bytes, now);
+      if (bucket.available(now) <= 0) this.#awaitBandwidth(bucket);
     }
     if (count > 0) {
       this.#streamLines += count;
@@ -444,6 +494,17 @@ export class Session implements SubscriptionOutput {
     if (mustLoop) this.#loop(stream);
     else if (stream.polling && count > 0) this.#scheduleEndPoll();
     else if (this.#held.size > 0 && this.accepting()) this.#scheduleRelease();
+  }
+
+  /** Writes and releases again once the bucket has bytes to spend; the session holds updates meanwhile. */
+  #awaitBandwidth(bucket: TokenBucket): void {
+    if (this.#bandwidthTimer) return;
+    this.#bandwidthTimer = setTimeout(() => {
+      this.#bandwidthTimer = null;
+      if (this.#bucket !== bucket) return;
+      this.#pump();
+      this.#releaseHeld();
+    }, bucket.msUntilAvailable(Date.now()));
   }
 
   #write(stream: Stream, text: string): void {

@@ -10,8 +10,10 @@ import type { Telemetry } from '../telemetry.ts';
 import type { DataAdapter } from '../adapters/adapter.ts';
 import { ItemFeed } from './item-feed.ts';
 import * as n from '../../protocol/notifications.ts';
-import { encodeUpdateValues, type UpdateValue } from '../../protocol/update-line.ts';
+import { encodeUpdateValues, type DeltaValue, type UpdateValue } from '../../protocol/update-line.ts';
 import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
+import { encodeJsonPatch } from '../../protocol/json-patch.ts';
+import { encodeTlcpDiff } from '../../protocol/tlcp-diff.ts';
 
 /**
  * An item as a subscription names it: its name in the bus and, for an on-demand data adapter, the
@@ -37,6 +39,16 @@ export function schemaOf(fields: readonly string[]): Schema {
   return { key: fields.join(' '), fields };
 }
 
+/** A delta format of TLCP: JSON Patch (`^P`) or TLCP-diff (`^T`). */
+export type DeltaKind = DeltaValue['patch'];
+
+/**
+ * Per schema field of one subscribed item, the delta formats its values may be sent in, in the
+ * order to try them (null: always whole). From the data adapter's diffOrder, within what the client
+ * accepts.
+ */
+export type FieldDeltas = ReadonlyArray<readonly DeltaKind[] | null>;
+
 /**
  * The item's state as of one seq, copied once for every subscription that starts at that seq (a
  * group may name one item thousands of times): each part is copied on first use.
@@ -51,6 +63,11 @@ interface FrozenState {
 export class ItemHub {
   readonly consumers = new Set<ItemConsumer>();
   refs = 0;
+  /**
+   * Consumers that may send deltas: while there are any, each event keeps the values it replaces
+   * (a delta is computed from them). Zero on the common path, which then copies nothing.
+   */
+  deltaConsumers = 0;
   #state: ItemState | null = null;
   #watch: ItemWatch | null = null;
   #frozen: FrozenState | null = null;
@@ -129,10 +146,12 @@ export class ItemHub {
     if (event.seq <= state.seq) return;
     const row = rowCommandOf(event.fields);
     const rowExisted = row !== null && state.rows.has(row.key);
+    const previousSeq = state.seq;
+    const replaced = this.deltaConsumers > 0 ? replacedValues(state.merged, event.fields) : null;
     state.apply(event);
     this.telemetry.itemEvents++;
     if (this.consumers.size === 0) return;
-    const view = new EventView(event, state, rowExisted);
+    const view = new EventView(event, state, rowExisted, previousSeq, replaced);
     for (const consumer of this.consumers) {
       try {
         consumer.onEvent(view);
@@ -153,12 +172,45 @@ export class EventView {
   #full: Map<string, string> | null = null;
   #command: Map<string, string | null> | null = null;
   #lines: Map<string, Map<number, string>> | null = null;
+  #fieldDeltas: Map<string, DeltaValue | null> | null = null;
 
   constructor(
     readonly event: ItemEvent,
     private readonly state: ItemState,
     private readonly rowExisted: boolean,
+    /** The item's seq before this event: a client holding the state as of it may be sent deltas. */
+    readonly previousSeq: number,
+    /** The values this event replaced, kept only while some consumer may send deltas. */
+    private readonly replaced: FieldValues | null,
   ) {}
+
+  /**
+   * The `U` line of a subscribed item whose fields may go out as deltas, for a client holding the
+   * item as of `previousSeq`: changed fields as their first delta that is shorter than the value,
+   * else whole; the others unchanged.
+   */
+  updateLineWithDeltas(schema: Schema, subId: number, item: number, deltas: FieldDeltas): string {
+    const fields = this.event.fields;
+    const values = schema.fields.map((f, i): UpdateValue | DeltaValue => {
+      if (f === FEED_POSITION_FIELD) return this.event.position ?? null;
+      if (!(f in fields)) return undefined;
+      const kinds = deltas[i];
+      return (kinds && this.#fieldDelta(f, kinds)) ?? fields[f];
+    });
+    return n.update(subId, item, encodeUpdateValues(values));
+  }
+
+  /** The delta of one field, computed once per event whatever the number of sessions. */
+  #fieldDelta(field: string, kinds: readonly DeltaKind[]): DeltaValue | null {
+    this.#fieldDeltas ??= new Map();
+    const key = `${kinds.join(',')}\n${field}`;
+    let delta = this.#fieldDeltas.get(key);
+    if (delta === undefined) {
+      delta = deltaOf(this.replaced?.[field], this.event.fields[field], kinds);
+      this.#fieldDeltas.set(key, delta);
+    }
+    return delta;
+  }
 
   /**
    * The whole `U` line for one subscription item. Sessions' subscription ids mostly coincide (each
@@ -226,6 +278,25 @@ export class EventView {
  */
 export function fullValues(schema: Schema, values: Readonly<Record<string, string | null>> | null, position?: string): string {
   return encodeUpdateValues(schema.fields.map((f) => (f === FEED_POSITION_FIELD ? (position ?? null) : (values?.[f] ?? null))));
+}
+
+/** `to` as the first delta from `from` in `kinds` shorter than `to` itself; null: send it whole. */
+export function deltaOf(from: string | null | undefined, to: string | null | undefined, kinds: readonly DeltaKind[]): DeltaValue | null {
+  if (typeof from !== 'string' || typeof to !== 'string' || from === '' || to === '') return null;
+  for (const patch of kinds) {
+    const text = patch === 'json' ? encodeJsonPatch(from, to) : encodeTlcpDiff(from, to);
+    // The marker makes a delta two characters longer than its text.
+    if (text !== null && text.length + 2 < to.length) return { patch, text };
+  }
+  return null;
+}
+
+/** The values of `merged` that `fields` replace (fields new to the item are absent). */
+function replacedValues(merged: FieldValues | null, fields: FieldValues): FieldValues | null {
+  if (merged === null) return null;
+  const replaced: Record<string, string | null> = {};
+  for (const f in fields) if (f in merged) replaced[f] = merged[f];
+  return replaced;
 }
 
 /** The fields an event changes, the others unchanged; its position always (see fullValues). */

@@ -23,7 +23,9 @@ import type { SubscriptionMode } from '../adapters/adapter.ts';
 import * as n from '../../protocol/notifications.ts';
 import { encodeUpdateValues } from '../../protocol/update-line.ts';
 import type { FieldValues, ItemEvent } from '../bus/bus.ts';
-import { deltaValues, fullValues, type EventView, type ItemConsumer, type ItemHub, type Schema } from './item-hub.ts';
+import { deltaOf, deltaValues, fullValues, type EventView, type FieldDeltas, type ItemConsumer, type ItemHub, type Schema } from './item-hub.ts';
+import { FEED_POSITION_FIELD } from '../../protocol/feed-position.ts';
+import type { DeltaValue, UpdateValue } from '../../protocol/update-line.ts';
 
 /** What a subscription needs from its session. */
 export interface SubscriptionOutput {
@@ -59,6 +61,8 @@ export interface SubscriptionSpec {
   readonly unfiltered: boolean;
   /** Queue length per item while held, at most MAX_BUFFER; modes other than conflated MERGE. */
   readonly bufferSize: number;
+  /** Per item (in order), the fields that may go out as deltas; null for none (always in COMMAND). */
+  readonly deltas: ReadonlyArray<FieldDeltas | null> | null;
 }
 
 /** Held queue bound when the client asks for `unlimited`: memory stays bounded all the same. */
@@ -95,11 +99,21 @@ class SubscribedItem implements ItemConsumer {
   timer: NodeJS.Timeout | null = null;
   /** Non-null until the snapshot is written: live events wait behind it. */
   snapshot: PendingSnapshot | null = null;
+  /**
+   * The item's seq whose state the client holds (-1: not known, as after a snapshot or queued
+   * lines): deltas go out only to a client holding the state they were computed from.
+   */
+  clientSeq = -1;
+  /** The seq of the last line queued: the state the client holds once the queue is out. */
+  queuedSeq = -1;
+  /** MERGE, fields that allow deltas: their values as of `clientSeq` (null where not known). */
+  sentValues: Array<string | null> | null = null;
 
   constructor(
     readonly sub: Subscription,
     readonly index: number,
     readonly hub: ItemHub,
+    readonly deltas: FieldDeltas | null,
   ) {}
 
   onEvent(view: EventView): void {
@@ -144,7 +158,8 @@ export class Subscription {
     }
     this.out.emit(this.#confLine());
     hubs.forEach((hub, i) => {
-      const item = new SubscribedItem(this, i + 1, hub);
+      const item = new SubscribedItem(this, i + 1, hub, this.spec.deltas?.[i] ?? null);
+      if (item.deltas !== null) hub.deltaConsumers++;
       this.#items.push(item);
       item.snapshot = this.#frozenSnapshot(item);
       hub.consumers.add(item);
@@ -164,6 +179,7 @@ export class Subscription {
     this.#closed = true;
     for (const item of this.#items) {
       item.hub.consumers.delete(item);
+      if (item.deltas !== null) item.hub.deltaConsumers--;
       if (item.timer) clearTimeout(item.timer);
       this.#discardQueue(item);
       item.queue = null;
@@ -189,10 +205,17 @@ export class Subscription {
     // Held lines carry full values: one may be dropped on overflow, and a later delta would then
     // leave the client with a stale field.
     const held = item.queue !== null || behindSnapshot || !accepting;
-    const line = this.#lineFor(item, view, held);
+    const inSync = item.clientSeq === view.previousSeq;
+    // A clear leaves no field to be unchanged from: every MERGE field goes out (null). A client out
+    // of step with the item's previous state gets every field where deltas may follow, so they can.
+    const whole = held || !item.started || view.event.clear || (item.deltas !== null && !inSync);
+    // The client holds the item as of this event after the line if it held it as of the previous
+    // one, or if the line carries every field.
+    const synced = whole || inSync;
+    const line = this.#lineFor(item, view, whole, inSync);
     if (line === null) return;
-    if (held) this.#enqueue(item, line);
-    else this.#send(item, line);
+    if (held) this.#enqueue(item, line, view.event.seq);
+    else this.#send(item, line, synced ? view.event.seq : -1);
   }
 
   /**
@@ -211,7 +234,7 @@ export class Subscription {
           continue;
         }
         item.dirty = false;
-        this.#spend(budget, this.#send(item, n.update(this.id, item.index, fullValues(this.spec.schema, item.hub.state.merged))));
+        this.#spend(budget, this.#send(item, this.#conflatedLine(item), item.hub.state.seq));
       }
       if (item.queue !== null) {
         if (item.cleared) {
@@ -230,19 +253,38 @@ export class Subscription {
         }
         if (queue.length > 0) return false;
         item.queue = null;
+        item.clientSeq = item.queuedSeq;
       }
     }
     return done;
   }
 
-  #lineFor(item: SubscribedItem, view: EventView, full: boolean): string | null {
+  /**
+   * The current values of a conflated MERGE item. Fields that allow deltas go out as deltas from
+   * the values the client holds (the item's state as of `clientSeq`, kept by the hub only for the
+   * current seq: so per subscribed item, `sentValues`).
+   */
+  #conflatedLine(item: SubscribedItem): string {
+    const { schema } = this.spec;
+    const merged = item.hub.state.merged;
+    const { deltas, sentValues } = item;
+    if (deltas === null || sentValues === null || item.clientSeq < 0) return n.update(this.id, item.index, fullValues(schema, merged));
+    const values = schema.fields.map((f, i): UpdateValue | DeltaValue => {
+      const value = f === FEED_POSITION_FIELD ? null : (merged?.[f] ?? null);
+      const kinds = deltas[i];
+      return (kinds && deltaOf(sentValues[i], value, kinds)) ?? value;
+    });
+    return n.update(this.id, item.index, encodeUpdateValues(values));
+  }
+
+  #lineFor(item: SubscribedItem, view: EventView, whole: boolean, inSync: boolean): string | null {
     const { schema, mode } = this.spec;
     if (mode === 'COMMAND') {
       const values = view.command(schema);
       return values === null ? null : n.update(this.id, item.index, values);
     }
-    // A clear leaves no field to be unchanged from: every MERGE field goes out (null).
-    return view.updateLine(schema, this.id, item.index, !item.started || full || view.event.clear);
+    if (!whole && item.deltas !== null && inSync) return view.updateLineWithDeltas(schema, this.id, item.index, item.deltas);
+    return view.updateLine(schema, this.id, item.index, whole);
   }
 
   #clear(item: SubscribedItem): void {
@@ -257,6 +299,7 @@ export class Subscription {
     // What is held describes the state the clear discards: only the CS is still owed.
     this.#discardQueue(item);
     item.queue = [];
+    item.queuedSeq = -1;
     item.lost = 0;
     item.cleared = true;
     this.out.hold(this);
@@ -268,9 +311,13 @@ export class Subscription {
     this.out.emit(n.cs(this.id, item.index));
   }
 
-  /** Returns the line, for the caller's budget. */
-  #send(item: SubscribedItem, line: string): string {
+  /** Returns the line, for the caller's budget; `seq`: the item's state the client holds after it, if known. */
+  #send(item: SubscribedItem, line: string, seq = -1): string {
     item.started = true;
+    item.clientSeq = seq;
+    // What the client holds of the fields that allow deltas, for a conflated update's deltas: the
+    // item's state as of the line (MERGE: every field of the schema is in the merged state).
+    if (item.deltas !== null) item.sentValues = seq >= 0 && this.spec.mode === 'MERGE' ? this.spec.schema.fields.map((f, i) => (item.deltas![i] ? (item.hub.state.merged?.[f] ?? null) : null)) : null;
     if (this.#maxFrequency !== null) item.lastSentAt = Date.now();
     this.out.emit(line);
     return line;
@@ -284,7 +331,7 @@ export class Subscription {
    * A line's size is its length: O(1) on a path every held update takes, and exactly the bytes it
    * occupies for the ASCII text most feeds send (a one-byte string to V8).
    */
-  #enqueue(item: SubscribedItem, line: string): void {
+  #enqueue(item: SubscribedItem, line: string, seq: number): void {
     const queue = (item.queue ??= []);
     const bound = this.spec.bufferSize;
     // The item's own oldest lines make room first; when other items hold the session's budget (or
@@ -296,6 +343,7 @@ export class Subscription {
     if (this.out.queueRoom() < line.length) this.#lost(item);
     else {
       queue.push(line);
+      item.queuedSeq = seq;
       this.out.queued(line.length);
     }
     this.out.hold(this);

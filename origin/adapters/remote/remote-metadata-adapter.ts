@@ -102,8 +102,8 @@ export class RemoteMetadataAdapter implements MetadataAdapter {
     const headers = Object.entries(request.httpHeaders).flatMap(([name, value]) => stringArgs(name, value));
     const reply = await this.#ask(link, 'NUS', [...stringArgs(request.user, request.password), ...headers]);
     if (!reply.ok) throw refusal(reply, 'notifyUser');
-    reply.reader.double();
-    return { wantsTablesNotification: reply.reader.boolean() };
+    const maxBandwidth = reply.reader.double();
+    return { maxBandwidth: maxBandwidth ?? undefined, wantsTablesNotification: reply.reader.boolean() };
   }
 
   async notifyNewSession(session: SessionInfo): Promise<void> {
