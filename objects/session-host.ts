@@ -273,6 +273,7 @@ export class SessionHost extends DurableObject<Env> {
       adapterSet: params.get('LS_adapter_set') ?? null,
       user: params.get('LS_user') ?? null,
       password: params.get('LS_password') ?? null,
+      requestedBandwidth: params.get('LS_requested_max_bandwidth') ?? null,
     };
     const opening = ClientSession.open(this.#services(key, facts), credentials);
     this.#opening.set(key, opening);

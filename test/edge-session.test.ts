@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
-import { connectFeedClient, TRANSPORTS, type FeedClient } from './support/client.ts';
+import { connectFeedClient, createClient, TRANSPORTS, type FeedClient } from './support/client.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 import { waitUntil } from './support/wait.ts';
 
@@ -50,6 +50,31 @@ describe('a session terminated at the edge', () => {
       expect(client.serverErrors).toEqual([]);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('bandwidth through the session layer', () => {
+  it('the client\'s request reaches its upstream: granted within the adapter set\'s cap, and constrained again', async () => {
+    // TEST caps every user at 40 kbit/s.
+    const watched = createClient(edge.urlFor('session.localhost'), { transport: 'WS-STREAMING', adapterSet: 'TEST' });
+    const granted: string[] = [];
+    watched.client.addListener({
+      onPropertyChange: (p: string) => {
+        if (p === 'realMaxBandwidth') granted.push(String(watched.client.connectionOptions.getRealMaxBandwidth()));
+      },
+    });
+    watched.client.connectionOptions.setRequestedMaxBandwidth(20.1);
+    watched.client.connect();
+    try {
+      await waitUntil(() => granted.at(-1) === '20.1', 10_000, () => `granted ${granted.join(' > ')}; ${watched.statuses.join('>')}`);
+      watched.client.connectionOptions.setRequestedMaxBandwidth(70.1);
+      await waitUntil(() => granted.at(-1) === '40', 10_000, () => `granted ${granted.join(' > ')}`);
+      watched.client.connectionOptions.setRequestedMaxBandwidth(39);
+      await waitUntil(() => granted.at(-1) === '39', 10_000, () => `granted ${granted.join(' > ')}`);
+      expect(watched.serverErrors).toEqual([]);
+    } finally {
+      watched.close();
     }
   });
 });

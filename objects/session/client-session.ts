@@ -82,6 +82,8 @@ export class ClientSession {
   #upstream: UpstreamState;
   /** The SERVNAME each CONOK carries: the current upstream's shard name. */
   #servername = '';
+  /** What the client asked for last (create, then constrain): a new upstream is asked for it too. */
+  #requestedBandwidth: string | null;
   #stream: ClientStream | null = null;
   #options: StreamOptions | null = null;
   #streamLines = 0;
@@ -118,6 +120,7 @@ export class ClientSession {
     startAt: number,
   ) {
     this.#log = new ReplayLog(REPLAY_BUDGET_CHARS, startAt);
+    this.#requestedBandwidth = credentials.requestedBandwidth ?? null;
     this.#upstream = { kind: 'ready', upstream };
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
     this.#armMove();
@@ -186,7 +189,7 @@ export class ClientSession {
     if (this.#upstream.kind === 'ready') this.#servername = this.#upstream.upstream.servername;
     let head = n.conok(this.id, REQUEST_LIMIT_BYTES, keepalive, this.services.controlLink) + n.servname(this.#servername);
     if (this.services.clientIp) head += n.clientip(this.services.clientIp);
-    head += n.cons('unlimited');
+    head += n.cons(this.#upstream.kind === 'ready' ? this.#upstream.upstream.bandwidth : 'unlimited');
     if (options.recoveryFrom !== null) {
       this.#log.resumeFrom(options.recoveryFrom);
       head += n.prog(options.recoveryFrom);
@@ -245,6 +248,7 @@ export class ClientSession {
         return ok();
       }
       case 'constrain':
+        this.#requestedBandwidth = params.get('LS_requested_max_bandwidth') ?? this.#requestedBandwidth;
         this.#send('control', `LS_op=constrain&${encodeParams(params)}`);
         return ok();
       case 'force_rebind':
@@ -307,7 +311,7 @@ export class ClientSession {
         }
         return;
       case 'CONS':
-        if (this.#stream) this.#write(this.#stream, n.cons(line.bandwidth === 'unlimited' || line.bandwidth === 'unmanaged' ? line.bandwidth : Number(line.bandwidth)));
+        if (this.#stream && this.#upstream.kind === 'ready') this.#write(this.#stream, n.cons(this.#upstream.upstream.bandwidth));
         return;
       default:
         return;
@@ -341,10 +345,11 @@ export class ClientSession {
     // A moment with no shard to take the session (the others still coming back) is waited out, as
     // long as a request may wait for an upstream; the client's stream meanwhile gets its PROBEs.
     const giveUpAt = Date.now() + UPSTREAM_WAIT_MS;
-    let opened = await openUpstream(this.services, this.credentials, avoid, handlers);
+    const credentials = { ...this.credentials, requestedBandwidth: this.#requestedBandwidth };
+    let opened = await openUpstream(this.services, credentials, avoid, handlers);
     while ('code' in opened && opened.code === ConErr.OVERLOADED && Date.now() < giveUpAt && !this.#closed) {
       await new Promise((resolve) => setTimeout(resolve, MOVE_RETRY_MS));
-      opened = await openUpstream(this.services, this.credentials, [], handlers);
+      opened = await openUpstream(this.services, credentials, [], handlers);
     }
     if (this.#closed) {
       if (!('code' in opened)) opened.destroy();

@@ -313,8 +313,8 @@ export class SubscriptionTable {
     const upstream: Values = Array.from({ length: sub.fields + (sub.positioned ? 1 : 0) }, (_, i) => {
       const v = decoded[i];
       if (v === undefined) return item.upstream?.[i] ?? null;
-      // Delta deliveries (JSON Patch, TLCP-diff) are asked for by clients that announce them; the
-      // session layer never does, so an origin sends none.
+      // Delta deliveries (JSON Patch, TLCP-diff): the layer's upstream asks for none
+      // (LS_supported_diffs empty), so a delta here is a server's mistake: the value stays as it was.
       return typeof v === 'object' && v !== null ? (item.upstream?.[i] ?? null) : v;
     });
     item.upstream = upstream;

@@ -18,6 +18,8 @@ export interface UpstreamCredentials {
   readonly adapterSet: string | null;
   readonly user: string | null;
   readonly password: string | null;
+  /** The client's LS_requested_max_bandwidth (absent in sessions stored before it was kept). */
+  readonly requestedBandwidth?: string | null;
 }
 
 export type UpstreamLoss =
@@ -79,6 +81,8 @@ export class Upstream {
   #queued: { readonly reqId: number; readonly frame: string }[] = [];
   /** The shard's SERVNAME, which the client's CONOK carries on. */
   servername: string;
+  /** The bandwidth the shard granted (its last CONS), which the client's CONOK carries on. */
+  bandwidth: number | 'unlimited' | 'unmanaged' = 'unlimited';
 
   private constructor(
     private readonly context: UpstreamContext,
@@ -101,7 +105,10 @@ export class Upstream {
 
   /** Opens a socket to the shard and creates a session there with the client's credentials. */
   static async open(context: UpstreamContext, credentials: UpstreamCredentials, handlers: UpstreamHandlers): Promise<UpstreamOpening> {
-    const params = new URLSearchParams({ LS_cid: 'edgepush-session-layer', LS_send_sync: 'false', LS_keepalive_millis: String(UPSTREAM_KEEPALIVE_MS) });
+    // No deltas (LS_supported_diffs empty): the layer re-encodes every value against what its client
+    // holds, which a delta from the upstream's previous value would not fit after a move.
+    const params = new URLSearchParams({ LS_cid: 'edgepush-session-layer', LS_send_sync: 'false', LS_keepalive_millis: String(UPSTREAM_KEEPALIVE_MS), LS_supported_diffs: '' });
+    if (credentials.requestedBandwidth) params.set('LS_requested_max_bandwidth', credentials.requestedBandwidth);
     if (credentials.adapterSet !== null) params.set('LS_adapter_set', credentials.adapterSet);
     if (credentials.user !== null) params.set('LS_user', credentials.user);
     if (credentials.password !== null) params.set('LS_password', credentials.password);
@@ -180,6 +187,9 @@ export class Upstream {
       case 'SERVNAME':
         this.servername = line.value;
         return;
+      case 'CONS':
+        this.bandwidth = line.bandwidth === 'unlimited' || line.bandwidth === 'unmanaged' ? line.bandwidth : Number(line.bandwidth);
+        return this.handlers.onLine(line);
       case 'PROG':
       case 'PROBE':
       case 'SYNC':
