@@ -7,19 +7,19 @@
  * portfolio's COMMAND item in the bus and republishes the document on every change. On demand, so
  * one shard at a time builds the documents, and only while someone is subscribed.
  *
- * Every update carries the full value. Lightstreamer's adapter declares the field for JSON Patch
- * delivery (`declareFieldDiffOrder`); `JSON_FIELD_DIFF_ORDER` is that declaration, for the origin to
- * apply once it sends fields as diffs.
+ * Every update carries the full value; the field is declared for JSON Patch delivery (as
+ * Lightstreamer's adapter does with `declareFieldDiffOrder`), so a client that holds the previous
+ * document gets the patch where it is shorter.
  */
 import type { Bus, ItemEvent, ItemWatch } from '../../bus/bus.ts';
 import { ItemState } from '../../bus/item-state.ts';
-import { SubscriptionError, type ItemListener } from '../adapter.ts';
+import { SubscriptionError, type DiffAlgorithm, type ItemListener } from '../adapter.ts';
 import type { DemoDataAdapter } from './demo-data-adapter.ts';
 import { PORTFOLIO_ITEMS, type PortfolioDesk } from './portfolio.ts';
 
 export const JSON_FIELD = 'json';
 /** The field and the diff algorithms a client may be sent its changes in, preferred first. */
-export const JSON_FIELD_DIFF_ORDER: Readonly<Record<string, readonly string[]>> = { [JSON_FIELD]: ['JSONPATCH'] };
+const JSON_FIELD_DIFF_ORDER: Readonly<Record<string, readonly DiffAlgorithm[]>> = { [JSON_FIELD]: ['JSONPATCH'] };
 
 export function portfolioJson(portfolio: string, rows: ReadonlyMap<string, Readonly<Record<string, string | null>>>): string {
   const holdings = [...rows.entries()]
@@ -38,6 +38,7 @@ export function createPortfolioJsonAdapter(desk: PortfolioDesk): DemoDataAdapter
     hasItem: (item) => PORTFOLIO_ITEMS.includes(item),
     fieldsOf: () => [JSON_FIELD],
     allowsMode: (_item, mode) => mode === 'MERGE',
+    diffOrder: () => JSON_FIELD_DIFF_ORDER,
     async subscribe(item, listener: ItemListener) {
       if (!bus) throw new SubscriptionError('portfolio desk not started');
       const entry: { watch: ItemWatch | null } = { watch: null };

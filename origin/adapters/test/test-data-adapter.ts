@@ -8,8 +8,6 @@ export interface TestDataAdapter extends DataAdapter {
   readonly modes: readonly SubscriptionMode[];
   hasItem(item: string): boolean;
   stop(): void;
-  /** Per field, the delta formats its updates may go out in, as the adapter API's `diffOrder`. */
-  diffOrder?(item: string): Readonly<Record<string, readonly ('JSONPATCH' | 'DIFF_MATCH_PATCH')[]>>;
 }
 
 /** What one subscribed item does: its snapshot at once, then a step every `stepMs`. */
