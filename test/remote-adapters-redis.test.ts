@@ -39,8 +39,9 @@ describe('one remote adapter per shard, one feed for the cluster', () => {
     for (const shard of ['a', 'b']) {
       const ports = await freeAdapterPorts();
       const conf = writeAdaptersXml(remoteAdaptersXml(ports));
-      origins.push(await startOrigin({ SHARD_ID: shard, REDIS_URL: redis.url, ADAPTERS_CONF: conf, REMOTE_ADAPTER_SECRET: REMOTE_PASSWORD }));
-      remotes.push(await startRemoteAdapter(ports, { TICK_MS: '20' }));
+      const origin = await startOrigin({ SHARD_ID: shard, REDIS_URL: redis.url, ADAPTERS_CONF: conf, REMOTE_ADAPTER_SECRET: REMOTE_PASSWORD });
+      origins.push(origin);
+      remotes.push(await startRemoteAdapter(ports, { TICK_MS: '20' }, origin.url));
     }
   });
   afterAll(async () => {

@@ -35,7 +35,7 @@ describe('remote adapters (official Node SDK) behind an origin', () => {
     ports = await freeAdapterPorts();
     const conf = writeAdaptersXml(remoteAdaptersXml(ports));
     origin = await startOrigin({ ADAPTERS_CONF: conf, REMOTE_ADAPTER_SECRET: REMOTE_PASSWORD, LOG_LEVEL: 'warn' });
-    remote = await startRemoteAdapter(ports);
+    remote = await startRemoteAdapter(ports, {}, origin.url);
   });
   afterAll(async () => {
     for (const c of clients) c.close();
@@ -165,7 +165,7 @@ describe('remote adapters (official Node SDK) behind an origin', () => {
 
     await remote.kill();
     await status.until((u) => u.at(-1)?.values.status === 'reconnecting', 'status reconnecting');
-    remote = await startRemoteAdapter(ports);
+    remote = await startRemoteAdapter(ports, {}, origin.url);
     await status.until((u) => u.at(-1)?.values.status === 'connected', 'status connected again');
     await waitUntil(async () => (await remote.state()).subscribed.includes('tick_restart'), 10_000, () => 'tick_restart not subscribed again');
     await remote.update('tick_restart', { n: 'after' });

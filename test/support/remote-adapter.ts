@@ -77,8 +77,13 @@ export interface RemoteAdapterHandle extends Managed {
   count(entry: string): Promise<number>;
 }
 
-/** Starts the SDK remote adapter process against an origin's ports and waits until it is ready. */
-export async function startRemoteAdapter(ports: Partial<AdapterPorts>, env: Record<string, string> = {}): Promise<RemoteAdapterHandle> {
+/**
+ * Starts the SDK remote adapter process against an origin's ports and waits until it is ready: its
+ * control port listens and, given `originUrl`, the origin reports every one of its remote adapters
+ * connected and initialised — the SDK connects in the background, and a client the origin serves
+ * before then is refused (CONERR 66) as by a real origin whose remote is not there yet.
+ */
+export async function startRemoteAdapter(ports: Partial<AdapterPorts>, env: Record<string, string> = {}, originUrl?: string): Promise<RemoteAdapterHandle> {
   const control = await freePort();
   const proc = spawnManaged(...tsNode('test/support/remote-adapter-process.ts'), {
     HOST: '127.0.0.1',
@@ -96,7 +101,21 @@ export async function startRemoteAdapter(ports: Partial<AdapterPorts>, env: Reco
     const res = await fetch(`${url}/${what}`, { method: 'POST', body: JSON.stringify(body) });
     if (!res.ok) throw new Error(`remote adapter ${what}: ${await res.text()}`);
   };
-  const state = async () => (await (await fetch(url)).json()) as RemoteAdapterState;
+  const state = async (): Promise<RemoteAdapterState> => {
+    try {
+      return (await (await fetch(url)).json()) as RemoteAdapterState;
+    } catch (err) {
+      // The process exits when the origin closes its connection: say why, from its own output.
+      throw new Error(`remote adapter unreachable (${(err as Error).message}; exit ${proc.child.exitCode}):\n${proc.output()}`);
+    }
+  };
+  if (originUrl) {
+    const connected = async () => {
+      const series = (await (await fetch(`${originUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('edgepush_remote_adapter_connected{'));
+      return series.length > 0 && series.every((l) => l.endsWith(' 1'));
+    };
+    await waitUntil(connected, 20_000, () => `the origin never had its remote adapters connected:\n${proc.output()}`);
+  }
   return {
     ...proc,
     update: (item, fields, snapshot = false) => post('update', { item, fields, snapshot }),
