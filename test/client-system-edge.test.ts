@@ -1,12 +1,13 @@
 import { afterAll, beforeAll } from 'vitest';
 import { runScenarios } from './support/client-system.ts';
 import { MESSAGE_SCENARIOS, SESSION_SCENARIOS, SUBSCRIPTION_SCENARIOS } from './support/client-system-scenarios.ts';
+import { DELTA_SCENARIOS } from './support/client-system-delta-scenarios.ts';
 import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
- * The client library's system tests, part 3: every scenario of parts 1 and 2 through the edge (the
+ * The client library's system tests, part 3: every scenario of parts 1, 2 and 4 through the edge (the
  * real Worker in workerd) in front of two origins serving the TEST set — WS-STREAMING in mode path
  * (the client follows CONOK's `/s/<shard>` control link), HTTP-POLLING in mode session-id (every
  * poll and control request routed by the session id alone).
@@ -41,6 +42,6 @@ afterAll(async () => {
   await Promise.all(origins.map((o) => o.stop()));
 });
 
-const scenarios = { ...SESSION_SCENARIOS, ...MESSAGE_SCENARIOS, ...SUBSCRIPTION_SCENARIOS };
+const scenarios = { ...SESSION_SCENARIOS, ...MESSAGE_SCENARIOS, ...SUBSCRIPTION_SCENARIOS, ...DELTA_SCENARIOS };
 runScenarios(scenarios, ['WS-STREAMING'], () => edge.urlFor('localhost'), 'edge, mode path: ');
 runScenarios(scenarios, ['HTTP-POLLING'], () => edge.urlFor('sid.localhost'), 'edge, mode session-id: ');
