@@ -6,6 +6,7 @@
 import { createDemoAdapterSet } from '../demo/demo-adapter-set.ts';
 import type { DemoAdapterSet } from '../demo/catalogue-metadata.ts';
 import { createDemoFeeds } from '../demo/demo-feeds.ts';
+import { createAuthAdapterSet } from './auth.ts';
 import { createChatAdapterSet } from './chat.ts';
 import { createFullPortfolioAdapterSet } from './full-portfolio.ts';
 import { createHelloWorldAdapterSet } from './hello-world.ts';
@@ -23,5 +24,6 @@ export function createPublicDemoSets(): DemoAdapterSet[] {
     createJsonPortfolioAdapterSet(feeds),
     createRoundTripAdapterSet(),
     createHelloWorldAdapterSet(),
+    createAuthAdapterSet(feeds),
   ];
 }
