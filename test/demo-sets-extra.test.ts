@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, watchSubscription, type WatchedClient } from './support/client.ts';
+import { connectClient, createClient, sendMessage, watchSubscription, type WatchedClient } from './support/client.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 
 /**
@@ -71,3 +71,60 @@ describe('AUTHDEMO', () => {
   });
 });
 
+
+describe('MESSENGER', () => {
+  const IM_FIELDS = ['fromNick', 'toNick', 'message'];
+  /** As the demo page does once a nickname is chosen: its own messages, then the buddy list. */
+  async function join(nick: string, transport: 'WS-STREAMING' | 'HTTP-STREAMING') {
+    const watched = track(await connectClient(origin.url, { adapterSet: 'MESSENGER', transport }));
+    const im = watchSubscription(watched.client, { mode: 'DISTINCT', items: [`im_${nick}`], fields: IM_FIELDS, dataAdapter: 'SIMPLE_MESSENGER', snapshot: 30 });
+    await im.subscribed();
+    const buddies = watchSubscription(watched.client, { mode: 'COMMAND', items: ['buddy_list'], fields: ['command', 'key'], dataAdapter: 'SIMPLE_MESSENGER', snapshot: 'yes' });
+    await buddies.subscribed();
+    const present = () => {
+      const keys = new Set<string>();
+      for (const u of buddies.updates) u.values.command === 'DELETE' ? keys.delete(u.key!) : keys.add(u.key!);
+      return keys;
+    };
+    return { ...watched, im, buddies, present };
+  }
+
+  it('lists who holds a nick, and delivers IM|from|to|text to both ends as the demo shows them', async () => {
+    const alice = await join('alice', 'WS-STREAMING');
+    const bob = await join('bob', 'HTTP-STREAMING');
+    await alice.buddies.until(() => alice.present().has('bob') && alice.present().has('alice'), 'alice and bob listed');
+    expect(bob.buddies.updates.filter((u) => u.snapshot).map((u) => u.key)).toContain('alice');
+    await bob.buddies.until(() => bob.present().has('bob'), 'bob listed for bob');
+
+    expect(await sendMessage(alice.client, 'IM|alice|bob|hi | there')).toEqual({ kind: 'processed', response: '' });
+    await bob.im.until((u) => u.some((x) => x.values.message === 'hi | there'), 'the message at bob');
+    expect(bob.im.updates.at(-1)!.values).toEqual({ fromNick: 'alice', toNick: 'me', message: 'hi | there' });
+    await alice.im.until((u) => u.some((x) => x.values.message === 'hi | there'), 'the copy at alice');
+    expect(alice.im.updates.at(-1)!.values).toEqual({ fromNick: 'me', toNick: 'bob', message: 'hi | there' });
+
+    expect(await sendMessage(alice.client, 'IM|alice|alice|note to self')).toEqual({ kind: 'processed', response: '' });
+    await alice.im.until((u) => u.some((x) => x.values.message === 'note to self'), 'the note');
+    expect(alice.im.updates.at(-1)!.values).toEqual({ fromNick: 'me', toNick: 'me', message: 'note to self' });
+    expect(await sendMessage(alice.client, 'IM|alice|carol|anyone?')).toEqual({ kind: 'processed', response: '' });
+    await alice.im.until((u) => u.some((x) => x.values.message === 'anyone?'), 'the undelivered message');
+    expect(alice.im.updates.at(-1)!.values).toEqual({ fromNick: 'me', toNick: 'nobody', message: 'anyone?' });
+
+    expect(await sendMessage(alice.client, 'IM|alice|bob')).toMatchObject({ kind: 'deny', code: -1 });
+    expect(await sendMessage(alice.client, `IM|alice|bob|${'x'.repeat(2001)}`)).toMatchObject({ kind: 'deny', code: -2 });
+
+    // Bob leaves: he is gone from the list, and whoever takes the nick next starts with no messages.
+    bob.client.unsubscribe(bob.im.sub);
+    await alice.buddies.until(() => !alice.present().has('bob'), 'bob gone from the list');
+    const newBob = await join('bob', 'WS-STREAMING');
+    await newBob.im.until(() => newBob.im.endOfSnapshot.length > 0, 'the end of the snapshot');
+    expect(newBob.im.updates).toEqual([]);
+    await alice.buddies.until(() => alice.present().has('bob'), 'bob back in the list');
+  });
+
+  it('refuses modes the demo’s adapters.xml does not allow and items it has not', async () => {
+    const { client } = track(await connectClient(origin.url, { adapterSet: 'MESSENGER' }));
+    expect((await watchSubscription(client, { mode: 'MERGE', items: ['buddy_list'], fields: ['key'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(24);
+    expect((await watchSubscription(client, { mode: 'MERGE', items: ['im_dave'], fields: ['message'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(24);
+    expect((await watchSubscription(client, { mode: 'DISTINCT', items: ['im_'], fields: ['message'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(21);
+  });
+});

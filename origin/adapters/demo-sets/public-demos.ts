@@ -11,6 +11,7 @@ import { createChatAdapterSet } from './chat.ts';
 import { createFullPortfolioAdapterSet } from './full-portfolio.ts';
 import { createHelloWorldAdapterSet } from './hello-world.ts';
 import { createJsonPortfolioAdapterSet } from './json-portfolio.ts';
+import { createMessengerAdapterSet } from './messenger.ts';
 import { createPortfolioAdapterSet } from './portfolio.ts';
 import { createRoundTripAdapterSet } from './roundtrip.ts';
 
@@ -25,5 +26,6 @@ export function createPublicDemoSets(): DemoAdapterSet[] {
     createRoundTripAdapterSet(),
     createHelloWorldAdapterSet(),
     createAuthAdapterSet(feeds),
+    createMessengerAdapterSet(),
   ];
 }
