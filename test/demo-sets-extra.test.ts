@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, createClient, sendMessage, watchSubscription, type WatchedClient } from './support/client.ts';
+import { drive, LAP_KM, START, type CarState, type Lap } from '../origin/adapters/demo/race-telemetry.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 
 /**
@@ -126,5 +127,43 @@ describe('MESSENGER', () => {
     expect((await watchSubscription(client, { mode: 'MERGE', items: ['buddy_list'], fields: ['key'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(24);
     expect((await watchSubscription(client, { mode: 'MERGE', items: ['im_dave'], fields: ['message'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(24);
     expect((await watchSubscription(client, { mode: 'DISTINCT', items: ['im_'], fields: ['message'], dataAdapter: 'SIMPLE_MESSENGER' }).error()).code).toBe(21);
+  });
+});
+
+describe('F1Telemetry', () => {
+  it('P_driver_1 streams the car’s packets while subscribed; L_driver_1 takes DISTINCT only', async () => {
+    const { client } = track(await connectClient(origin.url, { adapterSet: 'F1Telemetry', transport: 'HTTP-STREAMING' }));
+    const fields = ['TIME', 'Distance', 'Speed', 'Rpm', 'Gear_output', 'ABS', 'LAP'];
+    const packets = watchSubscription(client, { mode: 'MERGE', items: ['P_driver_1'], fields, dataAdapter: 'FORMULA1_ADAPTER', snapshot: 'yes' });
+    const laps = watchSubscription(client, { mode: 'DISTINCT', items: ['L_driver_1'], fields: ['lap', 'lapTime', 'avgSpeed', 'avgSpeedTot'], dataAdapter: 'FORMULA1_ADAPTER', snapshot: 'yes' });
+    await laps.subscribed();
+    await packets.until((u) => u.length >= 5, 'five packets');
+    expect(packets.updates[0].snapshot).toBe(true);
+    for (const { values } of packets.updates) {
+      expect(Number(values.Speed)).toBeGreaterThan(0);
+      expect(Number(values.Gear_output)).toBeGreaterThanOrEqual(1);
+      expect(Number(values.Rpm)).toBeGreaterThan(0);
+      expect(values.LAP).toBe('1');
+    }
+    const distances = packets.updates.map((u) => Number(u.values.Distance));
+    expect(distances.at(-1)!).toBeGreaterThan(distances[0]);
+    expect((await watchSubscription(client, { mode: 'MERGE', items: ['L_driver_1'], fields: ['lap'], dataAdapter: 'FORMULA1_ADAPTER' }).error()).code).toBe(24);
+  });
+
+  it('a lap is completed every 4.8 km, with its time and the averages the demo charts', () => {
+    // Laps take over a minute of real time: the simulation's steps are checked directly.
+    let car: CarState = START;
+    let last: Lap | null = null;
+    const laps: Lap[] = [];
+    for (let step = 0; laps.length < 3 && step < 100_000; step++) {
+      const next = drive(car, 100, last);
+      car = next.car;
+      if (next.lap) laps.push((last = next.lap));
+    }
+    expect(laps.map((l) => l.lap)).toEqual([1, 2, 3]);
+    const total = laps.reduce((ms, l) => ms + l.lapTime, 0);
+    for (const l of laps) expect(l.avgSpeed).toBeCloseTo((LAP_KM / l.lapTime) * 3_600_000, 6);
+    expect(laps[2].avgSpeedTot).toBeCloseTo((3 * LAP_KM) / (total / 3_600_000), 6);
+    expect(car.lap).toBe(4);
   });
 });

@@ -13,6 +13,7 @@ import { createHelloWorldAdapterSet } from './hello-world.ts';
 import { createJsonPortfolioAdapterSet } from './json-portfolio.ts';
 import { createMessengerAdapterSet } from './messenger.ts';
 import { createPortfolioAdapterSet } from './portfolio.ts';
+import { createRaceTelemetryAdapterSet } from './race-telemetry.ts';
 import { createRoundTripAdapterSet } from './roundtrip.ts';
 
 export function createPublicDemoSets(): DemoAdapterSet[] {
@@ -27,5 +28,6 @@ export function createPublicDemoSets(): DemoAdapterSet[] {
     createHelloWorldAdapterSet(),
     createAuthAdapterSet(feeds),
     createMessengerAdapterSet(),
+    createRaceTelemetryAdapterSet(),
   ];
 }
