@@ -41,7 +41,7 @@ describe('loadConfig', () => {
       maxSessions: 100_000,
       drain: { ratePerSecond: 100, graceMs: 600_000 },
       adapters: null,
-      builtInAdapterSets: ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'TEST'],
+      builtInAdapterSets: ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'AUTHDEMO', 'MESSENGER', 'F1Telemetry', 'TEST'],
     });
   });
 
@@ -90,7 +90,7 @@ describe('loadConfig', () => {
       maxSessions: 2000,
       drain: { ratePerSecond: 25, graceMs: 30_000 },
       adapters: null,
-      builtInAdapterSets: ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'TEST'],
+      builtInAdapterSets: ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'AUTHDEMO', 'MESSENGER', 'F1Telemetry', 'TEST'],
     });
   });
 

@@ -279,6 +279,15 @@ export interface AdapterSet {
   readonly defaultDataAdapter: string;
 }
 
+/**
+ * The bus item an on-demand adapter's item goes into: named for its set and adapter, so two
+ * adapters' items of one name never mix. An adapter that also publishes beside its listener (to
+ * another of its items, from a client message) publishes there.
+ */
+export function onDemandBusItem(adapterSet: string, dataAdapter: string, item: string): string {
+  return `${adapterSet}/${dataAdapter}/${item}`;
+}
+
 /** A data adapter the origin subscribes items of (rather than one that feeds the bus itself). */
 export function isOnDemand(adapter: DataAdapter): boolean {
   return typeof adapter.subscribe === 'function';

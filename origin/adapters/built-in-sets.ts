@@ -7,7 +7,7 @@ import type { AdapterSet } from './adapter.ts';
 import { createPublicDemoSets } from './demo-sets/public-demos.ts';
 import { createTestAdapterSet } from './test/test-adapter-set.ts';
 
-export const BUILT_IN_SET_NAMES = ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'TEST'] as const;
+export const BUILT_IN_SET_NAMES = ['DEMO', 'CHAT', 'PORTFOLIODEMO', 'FULLPORTFOLIODEMO', 'JSONPORTFOLIODEMO', 'ROUNDTRIPDEMO', 'HELLOWORLD', 'AUTHDEMO', 'MESSENGER', 'F1Telemetry', 'TEST'] as const;
 
 /** ADAPTERS_CONF's way to name a built-in set: `builtin:<name>`. */
 export const BUILT_IN_PREFIX = 'builtin:';

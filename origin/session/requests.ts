@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import * as n from '../../protocol/notifications.ts';
 import { ConErr, EndCode, ReqErr } from '../../protocol/codes.ts';
 import { ParamReader, TlcpSyntaxError, isRequestId, parseParams, scanParam, type Params } from '../../protocol/request.ts';
-import { AdapterError, isOnDemand, type AdapterSet, type DataAdapter, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
+import { AdapterError, isOnDemand, onDemandBusItem, type AdapterSet, type DataAdapter, type ItemLimits, type SubscriptionMode, type TableInfo } from '../adapters/adapter.ts';
 import { schemaOf, type DeltaKind, type FieldDeltas, type ItemHub, type ItemRef } from '../subscriptions/item-hub.ts';
 import { readSupportedDeltas } from '../../protocol/update-line.ts';
 import { DEFAULT_BUFFER, MAX_BUFFER, MIN_MAX_FREQUENCY, capFrequency, type SubscriptionSpec } from '../subscriptions/subscription.ts';
@@ -377,7 +377,7 @@ async function addSubscription(session: Session, adapterSet: AdapterSet, r: Para
     };
     const onDemand = isOnDemand(dataAdapter);
     const refs: ItemRef[] = items.map((item) =>
-      onDemand ? { busItem: `${adapterSet.name}/${dataAdapterName}/${item}`, feed: { adapter: dataAdapter, item } } : { busItem: item },
+      onDemand ? { busItem: onDemandBusItem(adapterSet.name, dataAdapterName, item), feed: { adapter: dataAdapter, item } } : { busItem: item },
     );
     try {
       acquired = await session.hubs.acquireAll(refs, ITEMS_LOAD_TIMEOUT_MS);

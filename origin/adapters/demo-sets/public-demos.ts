@@ -6,11 +6,14 @@
 import { createDemoAdapterSet } from '../demo/demo-adapter-set.ts';
 import type { DemoAdapterSet } from '../demo/catalogue-metadata.ts';
 import { createDemoFeeds } from '../demo/demo-feeds.ts';
+import { createAuthAdapterSet } from './auth.ts';
 import { createChatAdapterSet } from './chat.ts';
 import { createFullPortfolioAdapterSet } from './full-portfolio.ts';
 import { createHelloWorldAdapterSet } from './hello-world.ts';
 import { createJsonPortfolioAdapterSet } from './json-portfolio.ts';
+import { createMessengerAdapterSet } from './messenger.ts';
 import { createPortfolioAdapterSet } from './portfolio.ts';
+import { createRaceTelemetryAdapterSet } from './race-telemetry.ts';
 import { createRoundTripAdapterSet } from './roundtrip.ts';
 
 export function createPublicDemoSets(): DemoAdapterSet[] {
@@ -23,5 +26,8 @@ export function createPublicDemoSets(): DemoAdapterSet[] {
     createJsonPortfolioAdapterSet(feeds),
     createRoundTripAdapterSet(),
     createHelloWorldAdapterSet(),
+    createAuthAdapterSet(feeds),
+    createMessengerAdapterSet(),
+    createRaceTelemetryAdapterSet(),
   ];
 }

@@ -8,11 +8,11 @@
  * origin keeps a live copy of both portfolios and publishes with `publishIf` on the seq it read,
  * retrying when another shard's order landed first.
  */
-import type { Bus, ItemEvent } from '../../bus/bus.ts';
-import { ItemState } from '../../bus/item-state.ts';
+import type { Bus } from '../../bus/bus.ts';
 import { AdapterError } from '../adapter.ts';
 import type { MessageRoute } from './catalogue-metadata.ts';
 import type { DemoDataAdapter } from './demo-data-adapter.ts';
+import { followItem, type LiveItem } from './live-item.ts';
 import { QUOTE_ITEMS } from './quotes.ts';
 
 export const PORTFOLIO_ITEMS: readonly string[] = Array.from({ length: 10 }, (_, i) => `portfolio${i + 1}`);
@@ -64,7 +64,7 @@ export interface PortfolioDesk {
 
 export function createPortfolioDesk(): PortfolioDesk {
   let bus: Bus | null = null;
-  let ready: Promise<Map<string, LivePortfolio>> | null = null;
+  let ready: Promise<Map<string, LiveItem>> | null = null;
 
   const adapter: DemoDataAdapter = {
     name: 'PORTFOLIO_ADAPTER',
@@ -121,7 +121,7 @@ export function createPortfolioDesk(): PortfolioDesk {
     return run;
   }
 
-  async function place(bus: Bus, live: LivePortfolio, verb: 'BUY' | 'SELL', portfolio: string, stock: string, qty: number): Promise<string> {
+  async function place(bus: Bus, live: LiveItem, verb: 'BUY' | 'SELL', portfolio: string, stock: string, qty: number): Promise<string> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const seq = live.state.seq;
       const held = Number(live.state.rows.get(stock)?.qty ?? 0);
@@ -146,49 +146,14 @@ export function createPortfolioDesk(): PortfolioDesk {
   return { adapter, order, messages };
 }
 
-interface LivePortfolio {
-  readonly state: ItemState;
-  /** Resolves once the local copy moved past `seq` (or after a short wait, in case it never does). */
-  changedAfter(seq: number): Promise<void>;
-  close(): void;
-}
-
-async function follow(bus: Bus): Promise<Map<string, LivePortfolio>> {
-  const live = new Map<string, LivePortfolio>();
-  for (const item of PORTFOLIO_ITEMS) {
-    let state: ItemState | null = null;
-    // Events may arrive before `watch` resolves; they are folded once the snapshot is known.
-    const early: ItemEvent[] = [];
-    const waiters = new Set<() => void>();
-    const watch = await bus.watch(item, (event: ItemEvent) => {
-      if (!state) return void early.push(event);
-      state.apply(event);
-      for (const wake of waiters) wake();
-      waiters.clear();
-    });
-    const held = ItemState.fromSnapshot(watch.snapshot, 0);
-    for (const event of early) if (event.seq > held.seq) held.apply(event);
-    state = held;
-    live.set(item, {
-      state: held,
-      changedAfter: (seq) =>
-        held.seq > seq
-          ? Promise.resolve()
-          : new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, 50 + Math.random() * 50);
-              waiters.add(() => {
-                clearTimeout(timer);
-                resolve();
-              });
-            }),
-      close: () => watch.close(),
-    });
-  }
+async function follow(bus: Bus): Promise<Map<string, LiveItem>> {
+  const live = new Map<string, LiveItem>();
+  for (const item of PORTFOLIO_ITEMS) live.set(item, await followItem(bus, item));
   return live;
 }
 
 /** Seeds an item only while it never had an event: `publishIf` on seq 0 makes one shard win. */
-async function seed(bus: Bus, live: Map<string, LivePortfolio>): Promise<void> {
+async function seed(bus: Bus, live: Map<string, LiveItem>): Promise<void> {
   for (const [item, rows] of Object.entries(INITIAL_ROWS)) {
     if (live.get(item)!.state.seq !== 0) continue;
     for (const [seq, [key, qty]] of rows.entries()) {
