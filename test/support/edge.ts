@@ -63,7 +63,7 @@ export interface EdgeHandle {
  * never leaks between test files.
  */
 export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
-  const port = await freePort();
+  let port = await freePort();
   const persistDir = await mkdtemp(path.join(os.tmpdir(), 'edgepush-edge-state-'));
   const secrets = options.secrets ?? newSecrets();
   const vars: Record<string, string> = {
@@ -84,7 +84,17 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     vars: { STAND_IN_ORIGINS: JSON.stringify(options.containerStandIn) },
   };
   const start = () => startLocalEdge({ port, vars, persistDir, containerStandIn, config: options.wranglerConfig });
-  let edge = await start();
+  let edge: Awaited<ReturnType<typeof start>>;
+  // The port was free a moment ago; a process of a test running beside this one may have taken it since.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      edge = await start();
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_ADDRESS_IN_USE' || attempt === 5) throw err;
+      port = await freePort();
+    }
+  }
   const url = edge.url;
   return {
     port,

@@ -10,17 +10,24 @@ export interface OriginHandle extends Managed {
 
 /** Starts one real origin process (`origin/main.ts`) configured by environment, as `npm run origin` does. */
 export async function startOrigin(env: Record<string, string> = {}): Promise<OriginHandle> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
-  const shardId = env.SHARD_ID ?? `s${port}`;
-  const proc = spawnManaged(...tsNode('origin/main.ts'), {
-    LOG_LEVEL: 'warn',
-    ...env,
-    PORT: String(port),
-    SHARD_ID: shardId,
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/lightstreamer/healthcheck`, proc);
-  return { ...proc, shardId, port, url };
+  for (let attempt = 1; ; attempt++) {
+    const port = env.PORT ? Number(env.PORT) : await freePort();
+    const shardId = env.SHARD_ID ?? `s${port}`;
+    const proc = spawnManaged(...tsNode('origin/main.ts'), {
+      LOG_LEVEL: 'warn',
+      ...env,
+      PORT: String(port),
+      SHARD_ID: shardId,
+    });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHttp(`${url}/lightstreamer/healthcheck`, proc);
+      return { ...proc, shardId, port, url };
+    } catch (err) {
+      // The port was free a moment ago; a process of a test running beside this one may have taken it since.
+      if (env.PORT || attempt === 5 || !/EADDRINUSE/.test(proc.output())) throw err;
+    }
+  }
 }
 
 /** Publishes through an origin's API (`POST /api/publish`): one update or a list of them. */
