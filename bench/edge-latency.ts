@@ -6,13 +6,13 @@
  * front of workerd), one after the other; every figure is also given as a ratio to the direct path.
  *   npm run bench -- edge-latency [--samples 300] [--runtimes miniflare,wrangler-dev]
  */
-import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { startOrigin } from '../test/support/origin.ts';
 import { newSecrets, resolveLocalhostNames } from '../test/support/edge.ts';
-import { RUNTIME_LABEL, startBenchEdge, type BenchEdge, type Runtime } from './support/bench-edge.ts';
+import { benchEdgeVars, RUNTIME_LABEL, startBenchEdge, type BenchEdge, type Runtime } from './support/bench-edge.ts';
+import { keepAlivePoster } from './support/keep-alive-post.ts';
 import { cpuSeconds } from './support/process-cpu.ts';
 import { formatTable, machine } from './support/report.ts';
 
@@ -51,29 +51,10 @@ const edgeVars: Record<string, string> = {
     { host: 'push.localhost', modes: ['host'], shards: ['b1', 'b2'], shardHosts: { 'b1.localhost': 'b1', 'b2.localhost': 'b2' } },
     { host: 'pin.localhost', modes: ['pin'], shards: ['bp'] },
   ]),
-  PROBE_INTERVAL_MS: '2000',
-  SNAPSHOT_TTL_MS: '1000',
-  ADMIN_SECRET: secrets.admin,
-  COOKIE_SECRET: secrets.cookie,
-  EDGE_SECRET: secrets.edge,
-  ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
+  ...benchEdgeVars(secrets),
 };
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(base: string, path: string, body: string): Promise<string> {
-  const url = new URL(base + path);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method: 'POST', agent, headers: { host: url.host, 'content-type': 'text/plain' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const { post, close: closeConnections } = keepAlivePoster(64);
 
 interface Target {
   readonly name: string;
@@ -262,6 +243,6 @@ try {
     console.log(`  CR requests/s at least ${AIM_RPS_RATIO}× the direct path: ${times(worstRps)} — ${verdict(worstRps >= AIM_RPS_RATIO)}`);
   }
 } finally {
-  agent.destroy();
+  closeConnections();
   await Promise.all([b1, b2, opaque].map((o) => o.stop()));
 }

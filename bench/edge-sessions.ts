@@ -24,7 +24,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { newSecrets } from '../test/support/edge.ts';
 import { startOrigin, type OriginHandle } from '../test/support/origin.ts';
-import { RUNTIME_LABEL, startBenchEdge, type BenchEdge, type BenchWorker, type Runtime } from './support/bench-edge.ts';
+import { benchEdgeVars, RUNTIME_LABEL, startBenchEdge, type BenchEdge, type BenchWorker, type Runtime } from './support/bench-edge.ts';
 import { ClientPool } from './support/clients.ts';
 import { cpuSeconds } from './support/process-cpu.ts';
 import { isRunning, openFileLimit, openFiles, totalResidentBytes } from './support/process-resources.ts';
@@ -129,12 +129,7 @@ async function holdSessions(runtime: Runtime, worker: BenchWorker): Promise<Held
           SHARDS: JSON.stringify(origins.map((o) => ({ id: o.shardId, url: o.url }))),
           // The local default domain (wrangler.toml); every client is 127.0.0.1, so no create rate limit.
           DOMAINS: JSON.stringify([{ host: '*', modes: ['path', 'session-id'], createsPerMinute: 0 }]),
-          PROBE_INTERVAL_MS: '2000',
-          SNAPSHOT_TTL_MS: '1000',
-          ADMIN_SECRET: secrets.admin,
-          COOKIE_SECRET: secrets.cookie,
-          EDGE_SECRET: secrets.edge,
-          ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
+          ...benchEdgeVars(secrets),
         };
   const edge = await startBenchEdge(runtime, worker, vars);
   const stopTicker = startTicker(origins);

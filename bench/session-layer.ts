@@ -24,15 +24,15 @@
  *                                  [--sessions 1000] [--tick-ms 200] [--fault kill|stop]
  *                                  [--memory-sessions 1000] [--rounds 2]
  */
-import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { newSecrets, resolveLocalhostNames } from '../test/support/edge.ts';
 import { originStatus, startOrigin, type OriginHandle } from '../test/support/origin.ts';
-import { startBenchEdge, type BenchEdge } from './support/bench-edge.ts';
+import { benchEdgeVars, startBenchEdge, type BenchEdge } from './support/bench-edge.ts';
 import { ClientPool } from './support/clients.ts';
 import type { SessionFate } from './support/load-clients.ts';
+import { keepAlivePoster } from './support/keep-alive-post.ts';
 import { cpuSeconds } from './support/process-cpu.ts';
 import { connectIsolateHeap } from './support/isolate-heap.ts';
 import { isRunning, totalResidentBytes } from './support/process-resources.ts';
@@ -93,13 +93,7 @@ function edgeVars(origins: readonly OriginHandle[], domains: readonly Record<str
     SHARDS: JSON.stringify(origins.map((o) => ({ id: o.shardId, url: o.url }))),
     // Every client is 127.0.0.1: no create rate limit.
     DOMAINS: JSON.stringify(domains.map((d) => ({ createsPerMinute: 0, ...d }))),
-    PROBE_INTERVAL_MS: '2000',
-    SNAPSHOT_TTL_MS: '1000',
-    ADMIN_SECRET: secrets.admin,
-    COOKIE_SECRET: secrets.cookie,
-    EDGE_SECRET: secrets.edge,
-    ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
-    SESSION_SECRET: secrets.session,
+    ...benchEdgeVars(secrets),
   };
 }
 
@@ -131,21 +125,7 @@ const workerdCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + 
 
 // ---- latency ---------------------------------------------------------------------------------
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function post(base: string, path: string, body: string): Promise<string> {
-  const url = new URL(base + path);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method: 'POST', agent, headers: { host: url.host, 'content-type': 'text/plain' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const { post, close: closeConnections } = keepAlivePoster(16);
 
 async function waitFor(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -466,7 +446,7 @@ try {
     else await memory();
   }
 } finally {
-  agent.destroy();
+  closeConnections();
 }
 const loadAtEnd = os.loadavg();
 console.log(`\n${machine()}; load average ${loadAtStart[0].toFixed(2)} at start, ${loadAtEnd[0].toFixed(2)} at end`);

@@ -53,17 +53,8 @@ export function encodeUpdateValue(v: string | null): string {
   if (v === '') return '$';
   const first = v.charCodeAt(0);
   const leadingMarker = first === 0x23 /* # */ || first === 0x24 /* $ */ || first === 0x5e; /* ^ */
-  if (!leadingMarker && !needsEscape(v)) return v;
-  let out = leadingMarker ? `%${first.toString(16).toUpperCase()}` : '';
-  for (let i = leadingMarker ? 1 : 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c === 0x7c) out += '%7C';
-    else if (c === 0x25) out += '%25';
-    else if (c === 0x0d) out += '%0D';
-    else if (c === 0x0a) out += '%0A';
-    else out += v[i];
-  }
-  return out;
+  if (!leadingMarker) return needsEscape(v) ? escape(v) : v;
+  return `%${first.toString(16).toUpperCase()}${escape(v.slice(1))}`;
 }
 
 /**

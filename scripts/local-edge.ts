@@ -113,6 +113,8 @@ export async function startLocalEdge(options: LocalEdgeOptions): Promise<LocalEd
   try {
     await mf.ready;
   } catch (err) {
+    // A start that failed (a port taken meanwhile) may still hold a runtime process: the caller may try again.
+    await mf.dispose().catch(() => undefined);
     await rm(bundleDir, { recursive: true, force: true });
     throw err;
   }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { originStatus, startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
 import { connectFeedClient, TRANSPORTS, type FeedClient } from './support/client.ts';
 import { startFeed, type Feed } from './support/feed.ts';
-import { counterOf, openOnShard, placingOn } from './support/session-layer.ts';
+import { counterOf, openOnShard, placingOn, startSessionEdge } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -25,15 +25,7 @@ beforeAll(async () => {
   await Promise.all(
     ['b1', 'b2'].map(async (id) => (origins[id] = await startOrigin({ SHARD_ID: id, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN }))),
   );
-  edge = await startEdge({
-    secrets,
-    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
-    domains: [
-      { host: 'session.localhost', modes: ['session'], createsPerMinute: 0 },
-      { host: 'aged.localhost', modes: ['session'], createsPerMinute: 0, maxSessionMinutes: 0.05 },
-    ],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })), [{ host: 'aged.localhost', modes: ['session'], createsPerMinute: 0, maxSessionMinutes: 0.05 }]);
   feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
 }, 120_000);
 

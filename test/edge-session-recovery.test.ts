@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
 import { createClient, watchSubscription } from './support/client.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { countedGaps, startCountedFeed } from './support/session-layer.ts';
+import { countedGaps, startCountedFeed, startSessionEdge } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -24,12 +24,7 @@ resolveLocalhostNames();
 
 beforeAll(async () => {
   origin = await startOrigin({ SHARD_ID: 'v1', EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN });
-  edge = await startEdge({
-    secrets,
-    shards: [{ id: origin.shardId, url: origin.url }],
-    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, [{ id: origin.shardId, url: origin.url }]);
   relay = await startRelay(edge.port);
 }, 120_000);
 

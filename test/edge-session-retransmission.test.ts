@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
 import { startRedis, type RedisHandle } from './support/redis.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
+import { startSessionEdge } from './support/session-layer.ts';
 import { connectClient, watchSubscription, type Transport } from './support/client.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
 import { waitUntil } from './support/wait.ts';
@@ -31,12 +32,7 @@ beforeAll(async () => {
       origins[id] = await startOrigin({ SHARD_ID: id, REDIS_URL: redis.url, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN });
     }),
   );
-  edge = await startEdge({
-    secrets,
-    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
-    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })));
   clientPath = await startRelay(edge.port);
 }, 120_000);
 

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publish, startOrigin, type OriginHandle } from './support/origin.ts';
 import { startRedis, type RedisHandle } from './support/redis.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
 import { connectClient, createClient, sendMessage, TRANSPORTS, watchSubscription, type MessageOutcome, type Transport, type Update, type WatchedClient, type WatchedSubscription } from './support/client.ts';
-import { counterOf, countedGaps, openOnShard, placingOn, startCountedFeed } from './support/session-layer.ts';
+import { countedGaps, counterOf, openOnShard, placingOn, startCountedFeed, startSessionEdge } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -32,12 +32,7 @@ beforeAll(async () => {
       origins[id] = await startOrigin({ SHARD_ID: id, REDIS_URL: redis.url, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN });
     }),
   );
-  edge = await startEdge({
-    secrets,
-    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
-    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })));
 }, 120_000);
 
 afterAll(async () => {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
 import { connectClient, sendMessage, watchSubscription, type MessageOutcome, type Transport } from './support/client.ts';
 import { startRelay, type Relay } from './support/tcp-relay.ts';
-import { openOnShard, placingOn } from './support/session-layer.ts';
+import { openOnShard, placingOn, startSessionEdge } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -29,15 +29,10 @@ resolveLocalhostNames();
 beforeAll(async () => {
   await Promise.all(['n1', 'n2'].map(async (id) => (origins[id] = await startOrigin({ SHARD_ID: id, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin, PUBLISH_TOKEN }))));
   shardPath = await startRelay(origins.n1.port);
-  edge = await startEdge({
-    secrets,
-    shards: [
-      { id: 'n1', url: `http://127.0.0.1:${shardPath.port}` },
-      { id: 'n2', url: origins.n2.url },
-    ],
-    domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, [
+    { id: 'n1', url: `http://127.0.0.1:${shardPath.port}` },
+    { id: 'n2', url: origins.n2.url },
+  ]);
   clientPath = await startRelay(edge.port);
 }, 120_000);
 

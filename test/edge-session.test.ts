@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { newSecrets, resolveLocalhostNames, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, resolveLocalhostNames, type EdgeHandle } from './support/edge.ts';
+import { startSessionEdge } from './support/session-layer.ts';
 import { connectFeedClient, createClient, TRANSPORTS, type FeedClient } from './support/client.ts';
 import { startFeed, type Feed } from './support/feed.ts';
 import { waitUntil } from './support/wait.ts';
@@ -23,15 +24,7 @@ const originEnv = (id: string) => ({ SHARD_ID: id, EDGE_SECRET: secrets.edge, AD
 
 beforeAll(async () => {
   await Promise.all(['u1', 'u2'].map(async (id) => (origins[id] = await startOrigin(originEnv(id)))));
-  edge = await startEdge({
-    secrets,
-    shards: Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })),
-    domains: [
-      { host: 'session.localhost', modes: ['session'], createsPerMinute: 0 },
-      { host: 'packed.localhost', modes: ['session'], createsPerMinute: 0, sessionsPerObject: 2 },
-    ],
-  });
-  await waitUntil(async () => (await fetch(`${edge.urlFor('session.localhost')}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  edge = await startSessionEdge(secrets, Object.values(origins).map((o) => ({ id: o.shardId, url: o.url })), [{ host: 'packed.localhost', modes: ['session'], createsPerMinute: 0, sessionsPerObject: 2 }]);
   feed = startFeed(() => Object.values(origins), PUBLISH_TOKEN);
 }, 120_000);
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchBrowser, screenshot, type BrowserHandle } from './support/browser.ts';
-import { newSecrets, startEdge, type EdgeHandle } from './support/edge.ts';
+import { newSecrets, type EdgeHandle } from './support/edge.ts';
 import { startOrigin, type OriginHandle } from './support/origin.ts';
-import { counterOf, placingOn } from './support/session-layer.ts';
+import { counterOf, placingOn, startSessionEdge } from './support/session-layer.ts';
 import { waitUntil } from './support/wait.ts';
 
 /**
@@ -21,11 +21,10 @@ beforeAll(async () => {
   const started = await Promise.all(['w1', 'w2'].map((id) => startOrigin({ SHARD_ID: id, EDGE_SECRET: secrets.edge, ADMIN_TOKEN: secrets.originAdmin })));
   for (const o of started) origins.set(o.shardId, o);
   [edge, browser] = await Promise.all([
-    startEdge({
-      shards: started.map((o) => ({ id: o.shardId, url: o.url })),
-      domains: [{ host: 'session.localhost', modes: ['session'], createsPerMinute: 0 }],
+    startSessionEdge(
       secrets,
-    }),
+      started.map((o) => ({ id: o.shardId, url: o.url })),
+    ),
     launchBrowser(),
   ]);
 });

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { startLocalEdge } from '../../scripts/local-edge.ts';
 import { freePort } from '../../test/support/ports.ts';
+import type { EdgeSecrets } from '../../test/support/edge.ts';
 import { ROOT, spawnManaged } from '../../test/support/process.ts';
 import { descendantsNamed } from './process-resources.ts';
 
@@ -54,6 +55,19 @@ const ENTRY: Readonly<Record<BenchWorker, string>> = {
   'minimal-relay': path.join(ROOT, 'bench/support/minimal-relay-worker.ts'),
   'pass-through': path.join(ROOT, 'bench/support/pass-through-worker.ts'),
 };
+
+/** What every bench's edge is given beside its SHARDS and DOMAINS: the documented probe timing and the secrets. */
+export function benchEdgeVars(secrets: EdgeSecrets): Record<string, string> {
+  return {
+    PROBE_INTERVAL_MS: '2000',
+    SNAPSHOT_TTL_MS: '1000',
+    ADMIN_SECRET: secrets.admin,
+    COOKIE_SECRET: secrets.cookie,
+    EDGE_SECRET: secrets.edge,
+    ORIGIN_ADMIN_TOKEN: secrets.originAdmin,
+    SESSION_SECRET: secrets.session,
+  };
+}
 
 export async function startBenchEdge(runtime: Runtime, worker: BenchWorker, vars: Readonly<Record<string, string>>, options: BenchEdgeOptions = {}): Promise<BenchEdge> {
   if (options.inspector && runtime !== 'miniflare') throw new Error('the inspector is only opened on Miniflare');

@@ -129,7 +129,7 @@ export function notifyWatchers(
 
 /** An immutable event: watchers, history and snapshots share the same object. */
 export function freezeEvent(item: string, seq: number, fields: FieldValues, position?: string): ItemEvent {
-  return Object.freeze(position === undefined ? { item, seq, fields: fieldValues(fields), clear: false } : { item, seq, fields: fieldValues(fields), clear: false, position });
+  return Object.freeze({ item, seq, fields: fieldValues(fields), clear: false, position });
 }
 
 const NO_FIELDS: FieldValues = fieldValues({});

@@ -276,6 +276,12 @@ export async function sendWs(target: Target, c: WsCase, tally: Tally): Promise<O
       resolve();
     }),
   );
+  /** Resolves once the socket closed, or after `ms` if it does not. */
+  const closedWithin = async (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closedPromise, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  };
   const opened = await new Promise<'open' | string>((resolve) => {
     ws.once('open', () => resolve('open'));
     ws.once('unexpected-response', (_req, res) => {
@@ -301,7 +307,7 @@ export async function sendWs(target: Target, c: WsCase, tally: Tally): Promise<O
       tally.add(tally.answers, `${target.name} WS: upgrade failed`);
       problems.push(`upgrade failed: ${opened}`);
     }
-    await Promise.race([closedPromise, new Promise((r) => setTimeout(r, 1000))]);
+    await closedWithin(1000);
     return { sent: describe(), problems };
   }
   tally.add(tally.answers, `${target.name} WS: opened`);
@@ -358,7 +364,7 @@ export async function sendWs(target: Target, c: WsCase, tally: Tally): Promise<O
   if (!closed) {
     closingByClient = true;
     ws.close(1000);
-    await Promise.race([closedPromise, new Promise((r) => setTimeout(r, 5000))]);
+    await closedWithin(5000);
     if (!closed) ws.terminate();
   }
   const final = closed as { code: number; reason: string; byServer: boolean } | null;

@@ -26,6 +26,7 @@ export async function startOrigin(env: Record<string, string> = {}): Promise<Ori
     } catch (err) {
       // The port was free a moment ago; a process of a test running beside this one may have taken it since.
       if (env.PORT || attempt === 5 || !/EADDRINUSE/.test(proc.output())) throw err;
+      await proc.stop();
     }
   }
 }

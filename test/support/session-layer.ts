@@ -1,10 +1,23 @@
-import type { EdgeHandle } from './edge.ts';
+import { startEdge, type EdgeHandle, type EdgeSecrets, type EdgeShard } from './edge.ts';
 import { publish } from './origin.ts';
+import { waitUntil } from './wait.ts';
 
 /**
  * What tests of mode `session` share: the edge's counters, clients placed on a chosen shard, and a
  * counted DISTINCT feed to tell a gap or a duplicate from a clean stream.
  */
+
+export const SESSION_HOST = 'session.localhost';
+
+/**
+ * The edge in front of `shards`, serving mode `session` on session.localhost (no create limit: a test's
+ * clients all come from one address) and any `domains` beside it; resolves once it answers there.
+ */
+export async function startSessionEdge(secrets: EdgeSecrets, shards: readonly EdgeShard[], domains: readonly Record<string, unknown>[] = []): Promise<EdgeHandle> {
+  const edge = await startEdge({ secrets, shards, domains: [{ host: SESSION_HOST, modes: ['session'], createsPerMinute: 0 }, ...domains] });
+  await waitUntil(async () => (await fetch(`${edge.urlFor(SESSION_HOST)}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  return edge;
+}
 
 /** The edge's counters (upstream moves, ages, restores…), current as of this call. */
 export async function edgeCounters(edge: EdgeHandle): Promise<Record<string, number>> {
