@@ -1,4 +1,5 @@
 import { startEdge, type EdgeHandle, type EdgeSecrets, type EdgeShard } from './edge.ts';
+import { httpRequest } from './http.ts';
 import { publish } from './origin.ts';
 import { waitUntil } from './wait.ts';
 
@@ -15,7 +16,9 @@ export const SESSION_HOST = 'session.localhost';
  */
 export async function startSessionEdge(secrets: EdgeSecrets, shards: readonly EdgeShard[], domains: readonly Record<string, unknown>[] = []): Promise<EdgeHandle> {
   const edge = await startEdge({ secrets, shards, domains: [{ host: SESSION_HOST, modes: ['session'], createsPerMinute: 0 }, ...domains] });
-  await waitUntil(async () => (await fetch(`${edge.urlFor(SESSION_HOST)}/lightstreamer/healthcheck`)).ok, 15_000, () => 'edge never healthy');
+  // By address, with the domain in the Host header: a caller may leave name resolution to a browser.
+  const healthy = async () => (await httpRequest(edge.port, '/lightstreamer/healthcheck', { host: SESSION_HOST, method: 'GET' }).catch(() => null))?.status === 200;
+  await waitUntil(healthy, 15_000, () => 'edge never healthy');
   return edge;
 }
 
